@@ -1,0 +1,1 @@
+"""AQA Studio engine: everything that is neither GUI nor a network definition."""

@@ -1,0 +1,155 @@
+"""``aqa db|subject|session|recording|rate``: the clinical record."""
+
+from pathlib import Path
+
+from engine.cli.output import print_json, print_table
+from engine.hashing import file_sha256
+from engine.store import Store
+
+
+def register(sub) -> None:
+    db = sub.add_parser("db", help="create, inspect, check or back up the database")
+    db_sub = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_sub.add_parser("init", help="create the database (and migrate an old one)")
+    info = db_sub.add_parser("info", help="where the database is and what it holds")
+    info.add_argument("--json", action="store_true")
+    db_sub.add_parser("check", help="integrity and foreign-key check")
+    bk = db_sub.add_parser("backup", help="copy the live database with SQLite's backup API")
+    bk.add_argument("path", type=Path)
+    db.set_defaults(func=run_db)
+
+    subject = sub.add_parser("subject", help="pseudonymous subjects")
+    subject_sub = subject.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = subject_sub.add_parser("add", help="add a subject by pseudonymous code")
+    add.add_argument("code")
+    add.add_argument("--birth-year", type=int)
+    add.add_argument("--sex")
+    add.add_argument("--notes")
+    ls = subject_sub.add_parser("list", help="all subjects")
+    ls.add_argument("--json", action="store_true")
+    subject.set_defaults(func=run_subject)
+
+    session = sub.add_parser("session", help="exam sessions")
+    session_sub = session.add_subparsers(dest="action", metavar="ACTION", required=True)
+    new = session_sub.add_parser("new", help="start a session for a subject")
+    new.add_argument("--subject", required=True, help="subject code")
+    new.add_argument("--protocol", required=True, help="protocol id, e.g. cmas")
+    new.add_argument("--date", help="YYYY-MM-DD (default: today)")
+    new.add_argument("--examiner")
+    new.add_argument("--notes")
+    show = session_sub.add_parser("show", help="per-item grades, total and completeness")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    session.set_defaults(func=run_session)
+
+    recording = sub.add_parser("recording", help="videos of a session")
+    rec_sub = recording.add_subparsers(dest="action", metavar="ACTION", required=True)
+    radd = rec_sub.add_parser("add", help="attach a video to a session item")
+    radd.add_argument("session", type=int)
+    radd.add_argument("video", type=Path)
+    radd.add_argument("--item", required=True, help="protocol item id, e.g. head_elevation")
+    radd.add_argument("--view", help="camera view, e.g. side")
+    recording.set_defaults(func=run_recording)
+
+    rate = sub.add_parser("rate", help="record a clinician grade for a recording")
+    rate.add_argument("recording", type=int)
+    rate.add_argument("grade", type=float)
+    rate.add_argument("--rater", required=True)
+    rate.add_argument("--reason")
+    rate.set_defaults(func=run_rate)
+
+
+def run_db(args) -> int:
+    with Store() as store:
+        if args.action == "init":
+            print(f"database ready: {store.path}")
+        elif args.action == "info":
+            info = store.info()
+            if args.json:
+                print_json(info)
+            else:
+                print(f"database: {info['path']}")
+                print(f"schema version: {info['schema_version']}, journal: {info['journal_mode']}")
+                for table, count in info["counts"].items():
+                    print(f"  {table}: {count}")
+        elif args.action == "check":
+            problems = store.check()
+            if problems:
+                for p in problems:
+                    print(f"problem: {p}")
+                return 1
+            print(f"ok: {store.path} passed the integrity and foreign-key checks")
+        elif args.action == "backup":
+            print(f"backup written: {store.backup(args.path)}")
+    return 0
+
+
+def run_subject(args) -> int:
+    with Store() as store:
+        if args.action == "add":
+            row = store.add_subject(args.code, args.birth_year, args.sex, args.notes)
+            print(f"subject {row['code']} added (id {row['id']})")
+        else:
+            rows = store.subjects()
+            if args.json:
+                print_json(rows)
+            else:
+                print_table(rows, ["id", "code", "birth_year", "sex"])
+    return 0
+
+
+def run_session(args) -> int:
+    with Store() as store:
+        if args.action == "new":
+            row = store.new_session(
+                args.subject, args.protocol, args.date, args.examiner, args.notes
+            )
+            print(
+                f"session {row['id']} created for {args.subject} ({row['protocol']}, {row['date']})"
+            )
+            return 0
+        summary = store.session_summary(args.id)
+    if args.json:
+        print_json(summary)
+        return 0
+    print_session(summary)
+    return 0
+
+
+def print_session(summary: dict) -> None:
+    session = summary["session"]
+    print(
+        f"session {session['id']}: subject {summary['subject']}, {summary['protocol_name']}, "
+        f"{session['date']}" + (f", examiner {session['examiner']}" if session["examiner"] else "")
+    )
+    rows = [
+        {
+            "item": i["item"],
+            "range": i["range"],
+            "videos": i["recordings"],
+            "grade": "-" if i["grade"] is None else f"{i['grade']:g}",
+            "rater": i["rater"] or "",
+        }
+        for i in summary["items"]
+    ]
+    print_table(rows, ["item", "range", "videos", "grade", "rater"])
+    print(f"total: {summary['completeness']}")
+
+
+def run_recording(args) -> int:
+    from engine.media.probe import probe
+
+    info = probe(args.video)
+    with Store() as store:
+        row = store.add_recording(
+            args.session, args.item, args.video, file_sha256(args.video), info.to_dict(), args.view
+        )
+    print(f"recording {row['id']} added to session {args.session} for item {args.item}")
+    return 0
+
+
+def run_rate(args) -> int:
+    with Store() as store:
+        row = store.rate(args.recording, args.grade, args.rater, args.reason)
+    print(f"recording {row['recording_id']} rated {row['grade']:g} by {row['rater']}")
+    return 0

@@ -1,0 +1,120 @@
+"""Schema migrations. ``MIGRATIONS[n]`` brings a database from version n to n + 1.
+
+Never edit a released migration; append a new one.
+"""
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+
+def _v1(db: Database) -> None:
+    db["subjects"].create(
+        {"id": int, "code": str, "birth_year": int, "sex": str, "notes": str, "created_at": str},
+        pk="id",
+        not_null={"code", "created_at"},
+    )
+    db["subjects"].create_index(["code"], unique=True)
+    db["sessions"].create(
+        {
+            "id": int,
+            "subject_id": int,
+            "protocol": str,
+            "date": str,
+            "examiner": str,
+            "notes": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"subject_id", "protocol", "date", "created_at"},
+        foreign_keys=[("subject_id", "subjects", "id")],
+    )
+    db["recordings"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "item": str,
+            "view": str,
+            "path": str,
+            "sha256": str,
+            "media": str,  # JSON of the probe result
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"session_id", "item", "path", "sha256", "created_at"},
+        foreign_keys=[("session_id", "sessions", "id")],
+    )
+    db["extractions"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "modality": str,
+            "backend": str,
+            "version": str,
+            "params": str,  # JSON
+            "cache_key": str,
+            "status": str,  # ok / missing / error
+            "reason": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"recording_id", "modality", "status", "created_at"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["assessments"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "model_id": str,
+            "grade_probs": str,  # JSON list over the item's grades
+            "expected_score": float,
+            "grade": float,
+            "uncertain": int,
+            "details": str,  # JSON: modalities used/missing, contributions, measurement, card
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"recording_id", "model_id", "created_at"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["ratings"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "grade": float,
+            "rater": str,
+            "reason": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"recording_id", "grade", "rater", "created_at"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["audit_log"].create(
+        {
+            "id": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "table_name": str,
+            "row_id": int,
+            "old_value": str,  # JSON
+            "new_value": str,  # JSON
+        },
+        pk="id",
+        not_null={"at", "actor", "action"},
+    )
+    for table in ("sessions", "recordings", "extractions", "assessments", "ratings"):
+        column = {"sessions": "subject_id", "recordings": "session_id"}.get(table, "recording_id")
+        db[table].create_index([column])
+    # Ratings and the audit log are append-only: the database itself refuses edits.
+    for table in ("ratings", "audit_log"):
+        for event in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+            )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)

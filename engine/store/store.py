@@ -1,0 +1,340 @@
+"""The record of subjects, sessions, recordings, model proposals and clinician ratings.
+
+Every change goes through one write transaction together with its audit-log row. Ratings are
+append-only: the latest rating of a recording is its current grade, earlier ones stay.
+"""
+
+import getpass
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from engine.errors import InputError, NotFoundError
+from engine.paths import database_path
+from engine.protocols import Protocol, get_protocol
+from engine.store.db import backup, connect, schema_version, write
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _text(value: str | None, what: str, required: bool = False, limit: int = 200) -> str | None:
+    """A user-typed value, stripped; refused when empty (if required), too long or with controls."""
+    if value is None:
+        if required:
+            raise InputError(f"The {what} is required.")
+        return None
+    value = value.strip()
+    if required and not value:
+        raise InputError(f"The {what} must not be empty.")
+    if len(value) > limit:
+        raise InputError(f"The {what} is longer than {limit} characters.")
+    if _CONTROL.search(value):
+        raise InputError(f"The {what} contains control characters.")
+    return value
+
+
+@dataclass
+class ItemSummary:
+    item: str
+    name: str
+    range: str
+    recordings: int
+    grade: float | None
+    rater: str | None
+    rated_at: str | None
+
+
+class Store:
+    """The SQLite database of AQA Studio (one file; ``AQA_HOME`` chooses where)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else database_path()
+        self.db: Database = connect(self.path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- audit ---------------------------------------------------------------------------------
+    def _audit(self, actor: str, action: str, table: str, row_id: int, old=None, new=None) -> None:
+        self.db["audit_log"].insert(
+            {
+                "at": now(),
+                "actor": actor,
+                "action": action,
+                "table_name": table,
+                "row_id": row_id,
+                "old_value": None if old is None else json.dumps(old, ensure_ascii=False),
+                "new_value": None if new is None else json.dumps(new, ensure_ascii=False),
+            }
+        )
+
+    def _insert(self, table: str, row: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Insert ``row`` and its audit entry in one transaction; returns the stored row."""
+        with write(self.db):
+            row_id = self.db[table].insert(row).last_pk
+            stored = self.db[table].get(row_id)
+            self._audit(actor, "insert", table, row_id, new=stored)
+        return stored
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.db["audit_log"].rows_where(order_by="id desc", limit=limit))
+
+    # -- subjects ------------------------------------------------------------------------------
+    def add_subject(
+        self,
+        code: str,
+        birth_year: int | None = None,
+        sex: str | None = None,
+        notes: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        code = _text(code, "subject code", required=True, limit=64)
+        if birth_year is not None and not 1900 <= birth_year <= date.today().year:
+            raise InputError(f"Birth year {birth_year} is not plausible.")
+        if self._find("subjects", "code = ?", [code]):
+            raise InputError(f"A subject with the code {code!r} already exists.")
+        row = {
+            "code": code,
+            "birth_year": birth_year,
+            "sex": _text(sex, "sex", limit=16),
+            "notes": _text(notes, "notes", limit=2000),
+            "created_at": now(),
+        }
+        return self._insert("subjects", row, actor or default_actor())
+
+    def subject(self, code: str) -> dict[str, Any]:
+        found = self._find("subjects", "code = ?", [code])
+        if not found:
+            raise NotFoundError(f"There is no subject with the code {code!r}.")
+        return found
+
+    def subjects(self) -> list[dict[str, Any]]:
+        return list(self.db["subjects"].rows_where(order_by="code"))
+
+    # -- sessions ------------------------------------------------------------------------------
+    def new_session(
+        self,
+        subject_code: str,
+        protocol: str,
+        on: str | None = None,
+        examiner: str | None = None,
+        notes: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        subject = self.subject(subject_code)
+        get_protocol(protocol)
+        when = on or date.today().isoformat()
+        try:
+            date.fromisoformat(when)
+        except ValueError:
+            raise InputError(f"The date {when!r} is not a date like 2026-03-31.") from None
+        row = {
+            "subject_id": subject["id"],
+            "protocol": protocol,
+            "date": when,
+            "examiner": _text(examiner, "examiner name", limit=100),
+            "notes": _text(notes, "notes", limit=2000),
+            "created_at": now(),
+        }
+        return self._insert("sessions", row, actor or examiner or default_actor())
+
+    def session(self, session_id: int) -> dict[str, Any]:
+        found = self._find("sessions", "id = ?", [session_id])
+        if not found:
+            raise NotFoundError(f"There is no session {session_id}.")
+        return found
+
+    def sessions(self, subject_code: str | None = None) -> list[dict[str, Any]]:
+        if subject_code is None:
+            return list(self.db["sessions"].rows_where(order_by="date, id"))
+        subject = self.subject(subject_code)
+        return list(
+            self.db["sessions"].rows_where("subject_id = ?", [subject["id"]], order_by="date, id")
+        )
+
+    # -- recordings ----------------------------------------------------------------------------
+    def add_recording(
+        self,
+        session_id: int,
+        item: str,
+        path: Path,
+        sha256: str,
+        media: dict[str, Any],
+        view: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        session = self.session(session_id)
+        get_protocol(session["protocol"]).item(item)
+        row = {
+            "session_id": session_id,
+            "item": item,
+            "view": _text(view, "view", limit=40),
+            "path": str(Path(path).resolve()),
+            "sha256": sha256,
+            "media": json.dumps(media, ensure_ascii=False),
+            "created_at": now(),
+        }
+        return self._insert("recordings", row, actor or default_actor())
+
+    def recording(self, recording_id: int) -> dict[str, Any]:
+        found = self._find("recordings", "id = ?", [recording_id])
+        if not found:
+            raise NotFoundError(f"There is no recording {recording_id}.")
+        return found
+
+    def recordings(self, session_id: int) -> list[dict[str, Any]]:
+        return list(self.db["recordings"].rows_where("session_id = ?", [session_id], order_by="id"))
+
+    # -- extractions and assessments -----------------------------------------------------------
+    def add_extraction(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
+        self.recording(recording_id)
+        row = {**row, "recording_id": recording_id, "created_at": now()}
+        return self._insert("extractions", row, actor or default_actor())
+
+    def add_assessment(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
+        self.recording(recording_id)
+        row = {**row, "recording_id": recording_id, "created_at": now()}
+        return self._insert("assessments", row, actor or "model")
+
+    # -- ratings -------------------------------------------------------------------------------
+    def rate(
+        self, recording_id: int, grade: float, rater: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Append a clinician grade; the grade must fit the recording's protocol item."""
+        recording = self.recording(recording_id)
+        item = self._protocol_of(recording).item(recording["item"])
+        grade = item.check_value(grade)
+        rater = _text(rater, "rater name", required=True, limit=100)
+        previous = self.current_rating(recording_id)
+        row = {
+            "recording_id": recording_id,
+            "grade": grade,
+            "rater": rater,
+            "reason": _text(reason, "reason", limit=2000),
+            "created_at": now(),
+        }
+        with write(self.db):
+            row_id = self.db["ratings"].insert(row).last_pk
+            stored = self.db["ratings"].get(row_id)
+            self._audit(rater, "rate", "ratings", row_id, old=previous, new=stored)
+        return stored
+
+    def ratings(self, recording_id: int) -> list[dict[str, Any]]:
+        return list(
+            self.db["ratings"].rows_where("recording_id = ?", [recording_id], order_by="id")
+        )
+
+    def current_rating(self, recording_id: int) -> dict[str, Any] | None:
+        rows = list(
+            self.db["ratings"].rows_where(
+                "recording_id = ?", [recording_id], order_by="id desc", limit=1
+            )
+        )
+        return rows[0] if rows else None
+
+    # -- summaries -----------------------------------------------------------------------------
+    def session_summary(self, session_id: int) -> dict[str, Any]:
+        """Per-item current grades, the total against the protocol maximum and completeness."""
+        session = self.session(session_id)
+        protocol = get_protocol(session["protocol"])
+        subject = self.db["subjects"].get(session["subject_id"])
+        latest = {
+            row["item"]: row
+            for row in self.db.query(
+                "select r.item, g.grade, g.rater, g.created_at from ratings g "
+                "join recordings r on r.id = g.recording_id where r.session_id = ? order by g.id",
+                [session_id],
+            )
+        }
+        counts = {
+            row["item"]: row["n"]
+            for row in self.db.query(
+                "select item, count(*) as n from recordings where session_id = ? group by item",
+                [session_id],
+            )
+        }
+        items = [
+            ItemSummary(
+                item=item.id,
+                name=item.name,
+                range=item.range_text(),
+                recordings=counts.get(item.id, 0),
+                grade=latest.get(item.id, {}).get("grade"),
+                rater=latest.get(item.id, {}).get("rater"),
+                rated_at=latest.get(item.id, {}).get("created_at"),
+            )
+            for item in protocol.items
+        ]
+        rated = [i for i in items if i.grade is not None]
+        total = sum(i.grade for i in rated)
+        maximum = protocol.max_total
+        return {
+            "session": session,
+            "subject": subject["code"],
+            "protocol": protocol.id,
+            "protocol_name": protocol.name,
+            "items": [i.__dict__ for i in items],
+            "rated_items": len(rated),
+            "item_count": len(items),
+            "total": total if maximum is not None else None,
+            "max_total": maximum,
+            "completeness": _completeness(total, maximum, len(rated), len(items)),
+        }
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        tables = ["subjects", "sessions", "recordings", "extractions", "assessments", "ratings"]
+        return {
+            "path": str(self.path),
+            "schema_version": schema_version(self.db),
+            "journal_mode": self.db.execute("PRAGMA journal_mode").fetchone()[0],
+            "size_bytes": self.path.stat().st_size,
+            "counts": {t: self.db[t].count for t in tables + ["audit_log"]},
+        }
+
+    def check(self) -> list[str]:
+        """Problems found by SQLite's integrity and foreign-key checks (empty when healthy)."""
+        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check").fetchall()]
+        problems = [p for p in problems if p != "ok"]
+        for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check").fetchall():
+            problems.append(f"{table} row {rowid} points to a missing {parent} row")
+        return problems
+
+    def backup(self, target: Path) -> Path:
+        return backup(self.db, target)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _find(self, table: str, where: str, args: list) -> dict[str, Any] | None:
+        rows = list(self.db[table].rows_where(where, args, limit=1))
+        return rows[0] if rows else None
+
+    def _protocol_of(self, recording: dict[str, Any]) -> Protocol:
+        return get_protocol(self.session(recording["session_id"])["protocol"])
+
+
+def _completeness(total: float, maximum: float | None, rated: int, items: int) -> str:
+    if maximum is None:
+        return f"{rated} of {items} items rated"
+    return f"{total:g}/{maximum:g}, {rated} of {items} items rated"

@@ -1,0 +1,58 @@
+"""Shared fixtures: a private AQA_HOME per test and the real videos, fetched once into a cache."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+VIDEO_CACHE = Path(os.environ.get("AQA_TEST_CACHE", Path.home() / ".cache" / "aqa-studio-tests"))
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+@pytest.fixture(autouse=True)
+def aqa_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own data directory (database, cache)."""
+    home = tmp_path / "aqa-home"
+    monkeypatch.setenv("AQA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_video() -> Path:
+    """The sports2d demo (1768x994, 30 fps, VP9 + AAC audio)."""
+    from engine.demo_video import demo_video as fetch
+    from engine.errors import InputError
+
+    try:
+        return fetch(VIDEO_CACHE)
+    except InputError as exc:
+        pytest.skip(f"sports2d demo video cannot be fetched here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def vtest_video() -> Path:
+    """OpenCV's vtest.avi (Debian package opencv-doc; no audio, small pedestrians)."""
+    cached = VIDEO_CACHE / "vtest.avi"
+    if not cached.exists():
+        if not VTEST.exists():
+            pytest.skip("vtest.avi is missing: install the Debian package opencv-doc")
+        VIDEO_CACHE.mkdir(parents=True, exist_ok=True)
+        shutil.copy(VTEST, cached)
+    return cached
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory) -> Path:
+    """One folder for the small test clips made once per test session."""
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="session")
+def demo_clip(demo_video, clip_dir) -> Path:
+    """The first 3 s of the demo at 640x360, H.264 + AAC (16 kHz mono), 90 frames."""
+    import videos
+
+    return videos.clip(demo_video, clip_dir / "demo-3s.mp4", seconds=3.0, short_side=360)

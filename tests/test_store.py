@@ -1,0 +1,185 @@
+"""The SQLite store: schema, append-only ratings, audit trail, summaries, migrations, backups."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.errors import InputError, NotFoundError, ProtocolError, StoreError
+from engine.hashing import file_sha256
+from engine.media.probe import probe
+from engine.store import Store
+from engine.store.schema import SCHEMA_VERSION
+
+INJECTION = "x'); DROP TABLE subjects;--"
+
+
+@pytest.fixture
+def store(aqa_home):
+    with Store() as s:
+        yield s
+
+
+@pytest.fixture
+def session(store):
+    store.add_subject("S-01", birth_year=2015, sex="F")
+    return store.new_session("S-01", "cmas", on="2026-03-01", examiner="Dr A")
+
+
+def add_video(store, session_id, video: Path, item: str):
+    info = probe(video)
+    return store.add_recording(session_id, item, video, file_sha256(video), info.to_dict(), "side")
+
+
+def test_database_lives_in_aqa_home_with_pragmas(store, aqa_home):
+    assert store.path == aqa_home / "aqa.sqlite"
+    info = store.info()
+    assert info["schema_version"] == SCHEMA_VERSION
+    assert info["journal_mode"] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_injection_and_unicode_are_stored_literally(store):
+    store.add_subject(INJECTION, notes="Zoë — 患者 🙂")
+    store.add_subject("Ünïcode-Ω")
+    assert store.db["subjects"].count == 2
+    assert store.subject(INJECTION)["notes"] == "Zoë — 患者 🙂"
+    assert {s["code"] for s in store.subjects()} == {INJECTION, "Ünïcode-Ω"}
+    session = store.new_session(INJECTION, "cmas", examiner='O\'Brien "Dr"')
+    assert store.session(session["id"])["examiner"] == 'O\'Brien "Dr"'
+
+
+def test_bad_subject_values_are_refused(store):
+    with pytest.raises(InputError, match="must not be empty"):
+        store.add_subject("   ")
+    with pytest.raises(InputError, match="control characters"):
+        store.add_subject("A\x00B")
+    with pytest.raises(InputError, match="not plausible"):
+        store.add_subject("A", birth_year=1200)
+    store.add_subject("A")
+    with pytest.raises(InputError, match="already exists"):
+        store.add_subject("A")
+
+
+def test_session_validation(store):
+    store.add_subject("S")
+    with pytest.raises(NotFoundError, match="no subject"):
+        store.new_session("nobody", "cmas")
+    with pytest.raises(NotFoundError, match="no protocol"):
+        store.new_session("S", "karate")
+    with pytest.raises(InputError, match="not a date"):
+        store.new_session("S", "cmas", on="31/03/2026")
+
+
+def test_ratings_append_only_latest_is_current(store, session, vtest_video):
+    rec = add_video(store, session["id"], vtest_video, "head_elevation")
+    store.rate(rec["id"], 2, "Dr A", "first look")
+    store.rate(rec["id"], 3, "Dr B", "re-watched the hold")
+    assert [r["grade"] for r in store.ratings(rec["id"])] == [2, 3]
+    assert store.current_rating(rec["id"])["rater"] == "Dr B"
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("UPDATE ratings SET grade = 5")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("DELETE FROM audit_log")
+    rate_rows = [a for a in store.audit_log() if a["action"] == "rate"]
+    assert rate_rows[0]["actor"] == "Dr B"
+    assert '"grade": 2.0' in rate_rows[0]["old_value"]
+
+
+def test_grade_outside_range_refused_and_nothing_written(store, session, vtest_video):
+    rec = add_video(store, session["id"], vtest_video, "pick_up")
+    with pytest.raises(ProtocolError, match="from 0 to 2"):
+        store.rate(rec["id"], 3, "Dr A")
+    with pytest.raises(InputError, match="rater name must not be empty"):
+        store.rate(rec["id"], 1, " ")
+    assert store.ratings(rec["id"]) == []
+    with pytest.raises(NotFoundError, match="no recording 999"):
+        store.rate(999, 1, "Dr A")
+
+
+def test_recording_item_must_belong_to_protocol(store, session, vtest_video):
+    with pytest.raises(ProtocolError, match="no item 'triple_axel'"):
+        add_video(store, session["id"], vtest_video, "triple_axel")
+    rec = add_video(store, session["id"], vtest_video, "sit_ups")
+    assert rec["sha256"] == file_sha256(vtest_video)
+    assert '"fps"' in rec["media"]
+
+
+def test_session_summary_total_and_completeness(store, session, vtest_video):
+    a = add_video(store, session["id"], vtest_video, "head_elevation")
+    b = add_video(store, session["id"], vtest_video, "sit_ups")
+    c = add_video(store, session["id"], vtest_video, "sit_ups")  # a second view of one item
+    store.rate(a["id"], 4, "Dr A")
+    store.rate(b["id"], 2, "Dr A")
+    store.rate(c["id"], 5, "Dr A")  # the latest rating of the item counts
+    summary = store.session_summary(session["id"])
+    assert summary["total"] == 9 and summary["max_total"] == 52
+    assert summary["completeness"] == "9/52, 2 of 14 items rated"
+    sit = next(i for i in summary["items"] if i["item"] == "sit_ups")
+    assert sit["recordings"] == 2 and sit["grade"] == 5
+
+
+def test_every_insert_is_audited(store, session, vtest_video):
+    rec = add_video(store, session["id"], vtest_video, "leg_raise")
+    store.rate(rec["id"], 1, "Dr A")
+    actions = [(a["action"], a["table_name"]) for a in reversed(store.audit_log())]
+    assert actions == [
+        ("insert", "subjects"),
+        ("insert", "sessions"),
+        ("insert", "recordings"),
+        ("rate", "ratings"),
+    ]
+
+
+def test_check_and_online_backup(store, session, tmp_path):
+    assert store.check() == []
+    target = store.backup(tmp_path / "copy.sqlite")
+    with Store(target) as copy:
+        assert copy.subject("S-01")["birth_year"] == 2015
+        assert copy.check() == []
+    with pytest.raises(StoreError, match="already exists"):
+        store.backup(target)
+
+
+def test_migration_backs_up_first_and_keeps_data(aqa_home, monkeypatch):
+    import engine.store.db as db_module
+
+    with Store() as s:
+        s.add_subject("KEEP-1")
+    added = []
+
+    def v2(db):
+        db["subjects"].add_column("site", str)
+        added.append(True)
+
+    monkeypatch.setattr(db_module, "MIGRATIONS", [*db_module.MIGRATIONS, v2])
+    monkeypatch.setattr(db_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Store() as s:
+        assert s.info()["schema_version"] == SCHEMA_VERSION + 1
+        assert "site" in s.db["subjects"].columns_dict
+        assert s.subject("KEEP-1")
+    assert added == [True]
+    (backup,) = aqa_home.glob(f"aqa.sqlite.v{SCHEMA_VERSION}-*.bak")
+    old = sqlite3.connect(backup)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert old.execute("select code from subjects").fetchall() == [("KEEP-1",)]
+    old.close()
+
+
+def test_newer_schema_is_refused(aqa_home):
+    aqa_home.mkdir(parents=True)
+    path = aqa_home / "aqa.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer AQA Studio"):
+        Store(path)
+
+
+def test_not_a_database_is_a_clear_error(aqa_home):
+    aqa_home.mkdir(parents=True)
+    path = aqa_home / "aqa.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot be"):
+        Store(path)

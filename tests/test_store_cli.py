@@ -1,0 +1,107 @@
+"""The ``aqa`` record-keeping commands, end to end on the real database."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.cli import main
+
+INJECTION = "x'); DROP TABLE subjects;--"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_full_session_flow(capsys, vtest_video, aqa_home):
+    assert run(capsys, "db", "init")[0] == 0
+    assert (aqa_home / "aqa.sqlite").exists()
+    assert run(capsys, "subject", "add", INJECTION, "--birth-year", "2014")[0] == 0
+    code, out, _ = run(
+        capsys,
+        "session",
+        "new",
+        "--subject",
+        INJECTION,
+        "--protocol",
+        "cmas",
+        "--date",
+        "2026-02-03",
+        "--examiner",
+        "Dr Ø",
+    )
+    assert code == 0 and "session 1 created" in out
+    code, out, _ = run(
+        capsys,
+        "recording",
+        "add",
+        "1",
+        str(vtest_video),
+        "--item",
+        "head_elevation",
+        "--view",
+        "side",
+    )
+    assert code == 0 and "recording 1 added" in out
+    assert run(capsys, "rate", "1", "4", "--rater", "Dr Ø", "--reason", "held 75 s")[0] == 0
+    code, out, _ = run(capsys, "session", "show", "1")
+    assert code == 0
+    assert INJECTION in out and "4/52, 1 of 14 items rated" in out
+    code, out, _ = run(capsys, "session", "show", "1", "--json")
+    summary = json.loads(out)
+    assert summary["subject"] == INJECTION and summary["total"] == 4
+    assert summary["items"][0]["rater"] == "Dr Ø"
+    code, out, _ = run(capsys, "subject", "list", "--json")
+    assert json.loads(out)[0]["code"] == INJECTION
+
+
+def test_refusals_are_one_sentence_and_nonzero(capsys, vtest_video):
+    main(["subject", "add", "S"])
+    main(["session", "new", "--subject", "S", "--protocol", "cmas"])
+    main(["recording", "add", "1", str(vtest_video), "--item", "pick_up"])
+    capsys.readouterr()
+    code, _, err = run(capsys, "rate", "1", "3", "--rater", "Dr A")
+    assert code == 2 and err.strip() == (
+        "aqa: Grade 3 is not valid for Pick-up: use a whole number from 0 to 2."
+    )
+    code, _, err = run(capsys, "session", "new", "--subject", "ghost", "--protocol", "cmas")
+    assert code == 2 and "no subject with the code 'ghost'" in err
+    code, _, err = run(capsys, "recording", "add", "1", "/no/such/video.mp4", "--item", "pick_up")
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+    code, _, err = run(capsys, "session", "show", "42")
+    assert code == 2 and "no session 42" in err
+
+
+def test_db_info_check_backup(capsys, tmp_path):
+    main(["subject", "add", "B-1"])
+    capsys.readouterr()
+    code, out, _ = run(capsys, "db", "info", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["counts"]["subjects"] == 1 and info["journal_mode"] == "wal"
+    code, out, _ = run(capsys, "db", "check")
+    assert code == 0 and out.startswith("ok:")
+    target = tmp_path / "backup.sqlite"
+    assert run(capsys, "db", "backup", str(target))[0] == 0
+    code, _, err = run(capsys, "db", "backup", str(target))
+    assert code == 3 and "already exists" in err
+
+
+def test_demo_creates_database_and_session(capsys, aqa_home):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert f"database: {aqa_home / 'aqa.sqlite'}" in out
+    assert "DEMO-001" in out and "0/52, 0 of 14 items rated" in out
+
+
+def test_installed_entry_point_runs(aqa_home):
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("aqa")), "rate", "7", "1", "--rater", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "aqa: There is no recording 7."
