@@ -1,0 +1,1 @@
+"""Media files: probing (what is in a file) and decoding (frames and audio, streamed)."""
