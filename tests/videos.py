@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from fractions import Fraction
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
