@@ -1,15 +1,31 @@
-"""``aqa-studio``: start the desktop app."""
+"""``aqa-studio``: start the desktop app (torch is not imported before the window shows)."""
 
 import argparse
+import multiprocessing
 import sys
+from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aqa-studio", description="AQA Studio desktop app")
+    parser.add_argument(
+        "--screenshot", type=Path, metavar="PATH", help="render the main window to PATH and exit"
+    )
+    parser.add_argument("--session", type=int, help="with --screenshot: the session to show")
+    parser.add_argument("--recording", type=int, help="with --screenshot: the recording to show")
     parser.add_argument(
         "--quit-after", type=int, metavar="MS", help="close the window after MS milliseconds"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    args = parse(argv)
+    if args.screenshot:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
@@ -27,11 +43,43 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     window = MainWindow(store)
     window.show()
+    if args.screenshot:
+        return screenshot(qt_app, window, args)
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, window.close)
     code = qt_app.exec()
     store.close()
     return code
+
+
+def screenshot(qt_app, window, args) -> int:
+    """Select what was asked for, let the window settle, save it as a PNG."""
+    from engine.errors import AqaError
+
+    try:
+        if args.recording is not None:
+            window.tree.select("recording", args.recording)
+        elif args.session is not None:
+            window.store.session(args.session)
+            window.tree.select("session", args.session)
+    except AqaError as exc:
+        print(f"aqa-studio: {exc}", file=sys.stderr)
+        return exc.exit_code
+    for _ in range(20):
+        qt_app.processEvents()
+    window.jobs.wait(60_000)
+    qt_app.processEvents()
+    ok = window.grab().save(str(args.screenshot))
+    window.close()
+    window.store.close()
+    if not ok:
+        print(
+            f"aqa-studio: the screenshot could not be written to {args.screenshot}.",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"screenshot written: {args.screenshot}")
+    return 0
 
 
 if __name__ == "__main__":

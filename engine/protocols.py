@@ -16,6 +16,7 @@ from engine.paths import resources_dir
 
 KINDS = ("graded", "continuous")
 TOTALS = ("sum", "none")
+KINEMATIC_METHODS = ("hold", "repetitions", "time_to_complete")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,21 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Kinematics:
+    """How an item is measured from the skeleton: a ``method`` (hold, repetitions,
+    time_to_complete) applied to a named ``signal`` with numeric ``params`` (thresholds in the
+    signal's units; ``X_on``/``X_off`` pairs are hysteresis bands). ``engine.kinematics`` knows
+    the signals and which params each needs."""
+
+    method: str
+    signal: str
+    params: tuple[tuple[str, float], ...] = ()
+
+    def param(self, name: str) -> float:
+        return dict(self.params)[name]
+
+
+@dataclass(frozen=True)
 class Item:
     id: str
     name: str
@@ -44,6 +60,7 @@ class Item:
     criterion: Criterion | None = None
     position: str = ""
     cmas_item: str = ""
+    kinematics: Kinematics | None = None
 
     @property
     def grades(self) -> list[int]:
@@ -133,6 +150,35 @@ def _criterion(data: dict, where: str, high: float) -> Criterion | None:
     return None
 
 
+def _kinematics(data: dict, where: str, criterion: Criterion | None) -> Kinematics | None:
+    table = data.get("kinematics")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ProtocolError(f"{where}: 'kinematics' must be a table.")
+    where = f"{where}, kinematics"
+    method = _require(table, "method", str, where)
+    if method not in KINEMATIC_METHODS:
+        raise ProtocolError(
+            f"{where}: method must be one of {', '.join(KINEMATIC_METHODS)}, not {method!r}."
+        )
+    if criterion is not None:
+        needed = "hold" if criterion.thresholds else "repetitions"
+        if method != needed:
+            raise ProtocolError(f"{where}: the item's criterion is measured by {needed!r}.")
+    signal = _require(table, "signal", str, where)
+    params = {k: v for k, v in table.items() if k not in ("method", "signal")}
+    for key, value in params.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ProtocolError(f"{where}: {key!r} must be a number, not {value!r}.")
+    for key in params:
+        if key == "on" or key.endswith("_on"):
+            off = key[:-2] + "off"
+            if off not in params or not params[off] < params[key]:
+                raise ProtocolError(f"{where}: {key!r} needs an {off!r} below it.")
+    return Kinematics(method, signal, tuple((k, float(v)) for k, v in sorted(params.items())))
+
+
 def _item(data: dict, kind: str, where: str) -> Item:
     item_id = _require(data, "id", str, where)
     where = f"{where}, item {item_id}"
@@ -150,6 +196,7 @@ def _item(data: dict, kind: str, where: str) -> Item:
     else:
         low, high = _range(data, "range", where)
         criteria, criterion = (), None
+    kinematics = _kinematics(data, where, criterion)
     return Item(
         id=item_id,
         name=name,
@@ -160,6 +207,7 @@ def _item(data: dict, kind: str, where: str) -> Item:
         criterion=criterion,
         position=data.get("position", ""),
         cmas_item=data.get("cmas_item", ""),
+        kinematics=kinematics,
     )
 
 

@@ -1,25 +1,45 @@
-"""The desktop app starts, shows the record and closes cleanly (offscreen)."""
+"""The desktop app starts, shows the record, takes a clinician grade and closes cleanly."""
 
 import subprocess
 import sys
 
+from PySide6.QtCore import Qt
+
 from app.main_window import MainWindow
+from engine.recordings import import_recording
 from engine.store import Store
 
 
-def test_main_window_lists_sessions_and_shows_sheet(qtbot):
+def test_session_sheet_and_confirmed_grade(qtbot, vtest_video):
     with Store() as store:
         store.add_subject("GUI-1")
-        session = store.new_session("GUI-1", "cmas")
+        session = store.new_session("GUI-1", "cmas", examiner="Dr Q")
+        rec = import_recording(store, session["id"], vtest_video, "leg_raise", "side")
         window = MainWindow(store)
         qtbot.addWidget(window)
-        window.show()
-        subject_node = window.tree.topLevelItem(0)
-        assert subject_node.text(0) == "GUI-1"
-        window.tree.setCurrentItem(subject_node.child(0))
-        assert window.sheet.rowCount() == 14
-        assert window.total.text() == "Total: 0/52, 0 of 14 items rated"
-        assert session["id"] == 1
+        with qtbot.waitActive(window):
+            window.show()
+            window.activateWindow()
+        window.tree.select("session", session["id"])
+        assert window.sheet.table.rowCount() == 14
+        assert window.sheet.total.text() == "Total: 0/52, 0 of 14 items rated"
+
+        window.tree.select("recording", rec["id"])
+        assert window.video.reader is not None and window.video.index == 0
+        assert [b.text() for b in window.grades.group.buttons()] == ["0", "1", "2"]
+        canvas = window.video.canvas
+        canvas.setFocus()
+        qtbot.keyClick(canvas, Qt.Key.Key_Right)
+        qtbot.keyClick(canvas, Qt.Key.Key_Right)
+        qtbot.keyClick(canvas, Qt.Key.Key_Left)
+        assert window.video.index == 1
+        qtbot.keyClick(canvas, Qt.Key.Key_2)
+        qtbot.keyClick(canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        rating = store.current_rating(rec["id"])
+        assert rating["grade"] == 2 and rating["rater"] == "Dr Q"
+        assert window.sheet.total.text() == "Total: 2/52, 1 of 14 items rated"
+        assert any(a["action"] == "rate" for a in store.audit_log())
+        window.close()
 
 
 def test_aqa_studio_starts_and_quits():
@@ -30,3 +50,25 @@ def test_aqa_studio_starts_and_quits():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_screenshot_of_a_session(tmp_path):
+    with Store() as store:
+        store.add_subject("SHOT-1")
+        store.new_session("SHOT-1", "cmas")
+    target = tmp_path / "window.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--screenshot", str(target), "--session", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = subprocess.run(
+        [sys.executable, "-m", "app", "--screenshot", str(target), "--session", "9"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "no session 9" in missing.stderr

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
-from engine.hashing import file_sha256
 from engine.store import Store
 
 
@@ -137,13 +136,10 @@ def print_session(summary: dict) -> None:
 
 
 def run_recording(args) -> int:
-    from engine.media.probe import probe
+    from engine.recordings import import_recording
 
-    info = probe(args.video)
     with Store() as store:
-        row = store.add_recording(
-            args.session, args.item, args.video, file_sha256(args.video), info.to_dict(), args.view
-        )
+        row = import_recording(store, args.session, args.video, args.item, args.view)
     print(f"recording {row['id']} added to session {args.session} for item {args.item}")
     return 0
 

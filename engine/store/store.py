@@ -214,9 +214,42 @@ class Store:
         return self._insert("extractions", row, actor or default_actor())
 
     def add_assessment(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
+        """Store a model proposal; ``grade_probs`` (list) and ``details`` (dict) become JSON."""
         self.recording(recording_id)
-        row = {**row, "recording_id": recording_id, "created_at": now()}
-        return self._insert("assessments", row, actor or "model")
+        row = {
+            **row,
+            "grade_probs": json.dumps([float(p) for p in row["grade_probs"]]),
+            "details": json.dumps(row.get("details") or {}, ensure_ascii=False, default=str),
+            "recording_id": recording_id,
+            "created_at": now(),
+        }
+        return _decoded(self._insert("assessments", row, actor or "model"))
+
+    def assessments(self, recording_id: int) -> list[dict[str, Any]]:
+        rows = self.db["assessments"].rows_where("recording_id = ?", [recording_id], order_by="id")
+        return [_decoded(row) for row in rows]
+
+    def latest_assessment(self, recording_id: int) -> dict[str, Any] | None:
+        rows = self.assessments(recording_id)
+        return rows[-1] if rows else None
+
+    def recording_status(self, recording_id: int) -> dict[str, Any]:
+        """What has happened to a recording: extracted, graded, rated, and whether to review it."""
+        assessment = self.latest_assessment(recording_id)
+        details = (assessment or {}).get("details") or {}
+        extracted = self.db.execute(
+            "select count(*) from extractions where recording_id = ? and status = 'ok'",
+            [recording_id],
+        ).fetchone()[0]
+        return {
+            "extracted": extracted > 0,
+            "graded": assessment is not None,
+            "rated": self.current_rating(recording_id) is not None,
+            "needs_review": bool(
+                assessment
+                and (assessment["uncertain"] or details.get("disagrees_with_measurement"))
+            ),
+        }
 
     # -- ratings -------------------------------------------------------------------------------
     def rate(
@@ -332,6 +365,15 @@ class Store:
 
     def _protocol_of(self, recording: dict[str, Any]) -> Protocol:
         return get_protocol(self.session(recording["session_id"])["protocol"])
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """An assessment row with its JSON columns parsed."""
+    return {
+        **row,
+        "grade_probs": json.loads(row["grade_probs"] or "[]"),
+        "details": json.loads(row["details"] or "{}"),
+    }
 
 
 def _completeness(total: float, maximum: float | None, rated: int, items: int) -> str:

@@ -1,0 +1,164 @@
+"""Dialogs that ask the user for a new subject, a new session or a video to import.
+
+Each dialog only collects values; the caller hands them to the engine, and any refusal comes back
+as one sentence shown with ``show_error``.
+"""
+
+from datetime import date
+from pathlib import Path
+
+from PySide6.QtCore import QDate
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from engine.protocols import catalog, get_protocol
+
+
+def show_error(parent: QWidget | None, message: str) -> None:
+    QMessageBox.warning(parent, "AQA Studio", message)
+
+
+class _Form(QDialog):
+    def __init__(self, title: str, parent: QWidget | None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.form = QFormLayout(self)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.buttons = buttons
+
+    def finish(self) -> None:
+        self.form.addRow(self.buttons)
+
+
+class SubjectDialog(_Form):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("New subject", parent)
+        self.code = QLineEdit()
+        self.code.setPlaceholderText("pseudonymous code, e.g. JDM-017")
+        self.birth_year = QSpinBox()
+        self.birth_year.setRange(0, date.today().year)
+        self.birth_year.setSpecialValueText("unknown")
+        self.sex = QComboBox()
+        self.sex.addItems(["", "F", "M", "other"])
+        self.form.addRow("Code", self.code)
+        self.form.addRow("Birth year", self.birth_year)
+        self.form.addRow("Sex", self.sex)
+        self.finish()
+
+    def values(self) -> dict:
+        return {
+            "code": self.code.text(),
+            "birth_year": self.birth_year.value() or None,
+            "sex": self.sex.currentText() or None,
+        }
+
+
+class SessionDialog(_Form):
+    def __init__(self, subjects: list[str], parent: QWidget | None = None):
+        super().__init__("New session", parent)
+        self.subject = QComboBox()
+        self.subject.addItems(subjects)
+        self.protocol = QComboBox()
+        for protocol in catalog().values():
+            self.protocol.addItem(protocol.name, protocol.id)
+        self.protocol.setCurrentIndex(self.protocol.findData("cmas"))
+        self.date = QDateEdit(QDate.currentDate())
+        self.date.setCalendarPopup(True)
+        self.examiner = QLineEdit()
+        self.form.addRow("Subject", self.subject)
+        self.form.addRow("Protocol", self.protocol)
+        self.form.addRow("Date", self.date)
+        self.form.addRow("Examiner", self.examiner)
+        self.finish()
+
+    def values(self) -> dict:
+        return {
+            "subject_code": self.subject.currentText(),
+            "protocol": self.protocol.currentData(),
+            "on": self.date.date().toString("yyyy-MM-dd"),
+            "examiner": self.examiner.text() or None,
+        }
+
+
+class ImportDialog(_Form):
+    """A video file and the protocol item it records."""
+
+    def __init__(self, protocol_id: str, path: Path | None = None, parent: QWidget | None = None):
+        super().__init__("Import video", parent)
+        self.path = QLineEdit(str(path) if path else "")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path)
+        row.addWidget(browse)
+        self.item = QComboBox()
+        for item in get_protocol(protocol_id).items:
+            self.item.addItem(f"{item.name} ({item.range_text()})", item.id)
+        self.view = QComboBox()
+        self.view.setEditable(True)
+        self.view.addItems(["", "side", "front", "top"])
+        self.form.addRow("Video", row)
+        self.form.addRow("Item", self.item)
+        self.form.addRow("Camera view", self.view)
+        self.finish()
+
+    def _browse(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
+        )
+        if name:
+            self.path.setText(name)
+
+    def values(self) -> dict:
+        return {
+            "video": Path(self.path.text()),
+            "item": self.item.currentData(),
+            "view": self.view.currentText() or None,
+        }
+
+
+class SettingsDialog(_Form):
+    """Device, local weight files and where the data lives."""
+
+    def __init__(self, settings, data_dir: Path, found_devices: str, parent: QWidget | None = None):
+        super().__init__("Settings", parent)
+        self.settings = settings
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(settings.get("device"))
+        self.paths = {key: QLineEdit(settings.get(key)) for key in PATH_SETTINGS}
+        self.form.addRow("Device", self.device)
+        self.form.addRow("", QLabel(found_devices))
+        for key, label in PATH_SETTINGS.items():
+            self.form.addRow(label, self.paths[key])
+        self.form.addRow("Data directory", QLabel(f"{data_dir} (set AQA_HOME to change)"))
+        self.finish()
+
+    def save(self) -> None:
+        self.settings.set("device", self.device.currentText())
+        for key, edit in self.paths.items():
+            self.settings.set(key, edit.text().strip())
+
+
+PATH_SETTINGS = {
+    "pose_models": "BlazePose model folder",
+    "onnx_pose_model": "ONNX pose model file",
+    "llm_path": "LLM folder (LIMSSR)",
+}

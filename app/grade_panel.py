@@ -1,0 +1,181 @@
+"""The grade panel: the model's proposal, the measurement, and the clinician's controls.
+
+The proposal is shown as a bar chart over the item's grades with the expected score, an
+uncertainty flag, modality chips (used / missing and why) and the model with its DEMO badge.
+The clinician picks a grade (buttons or digit keys), may add a reason, and confirms.
+"""
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.protocols import Item
+
+CHIP_STYLE = "border-radius: 8px; padding: 2px 8px; color: white; background: {};"
+USED, MISSING = "#2e7d32", "#9e9e9e"
+
+
+class GradePanel(QWidget):
+    """Emits ``confirmed(grade, reason)`` when the clinician confirms a grade."""
+
+    confirmed = Signal(float, str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.item: Item | None = None
+
+        self.heading = QLabel("No recording selected")
+        self.heading.setWordWrap(True)
+        self.chart = pg.PlotWidget()
+        self.chart.setMinimumHeight(160)
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.setLabel("left", "probability")
+        self.chart.setLabel("bottom", "grade")
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.chips = QHBoxLayout()
+        self.measurement = QLabel("")
+        self.measurement.setWordWrap(True)
+        self.model = QLabel("")
+        self.model.setWordWrap(True)
+
+        proposal = QGroupBox("Model proposal")
+        box = QVBoxLayout(proposal)
+        for w in (self.chart, self.summary):
+            box.addWidget(w)
+        box.addLayout(self.chips)
+        for w in (self.measurement, self.model):
+            box.addWidget(w)
+
+        rating = QGroupBox("Clinician grade")
+        self.buttons = QGridLayout()
+        self.group = QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.score = QDoubleSpinBox()
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("reason (optional)")
+        self.confirm = QPushButton("Confirm grade (Ctrl+Enter)")
+        self.confirm.clicked.connect(self._confirm)
+        self.current = QLabel("")
+        rbox = QVBoxLayout(rating)
+        rbox.addLayout(self.buttons)
+        rbox.addWidget(self.score)
+        for w in (self.reason, self.confirm, self.current):
+            rbox.addWidget(w)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(proposal)
+        layout.addWidget(rating)
+        layout.addStretch()
+        self.set_item(None)
+
+    # -- content -------------------------------------------------------------------------------
+    def set_item(self, item: Item | None, current: dict[str, Any] | None = None) -> None:
+        """Show the controls for ``item`` and its current clinician rating."""
+        self.item = item
+        for button in self.group.buttons():
+            self.group.removeButton(button)
+            button.deleteLater()
+        self.heading.setText(item.name if item else "No recording selected")
+        graded = bool(item and item.integer)
+        for n, grade in enumerate(item.grades if graded else []):
+            button = QPushButton(str(grade))
+            button.setCheckable(True)
+            self.group.addButton(button, grade)
+            self.buttons.addWidget(button, n // 7, n % 7)
+        self.score.setVisible(bool(item) and not graded)
+        if item and not graded:
+            self.score.setRange(item.low, item.high)
+            self.score.setDecimals(2)
+        self.confirm.setEnabled(item is not None)
+        self.show_rating(current)
+        self.show_assessment(None)
+
+    def show_rating(self, rating: dict[str, Any] | None) -> None:
+        if rating is None:
+            self.current.setText("Not rated yet")
+            return
+        self.current.setText(
+            f"Current: {rating['grade']:g} by {rating['rater']} ({rating['created_at'][:16]})"
+        )
+        if self.item and self.item.integer and self.group.button(int(rating["grade"])):
+            self.group.button(int(rating["grade"])).setChecked(True)
+        elif self.item:
+            self.score.setValue(rating["grade"])
+
+    def show_assessment(self, assessment: dict[str, Any] | None) -> None:
+        """An assessment row (see the store) or None."""
+        self.chart.clear()
+        self._clear_chips()
+        if assessment is None:
+            self.summary.setText("No proposal yet: extract and grade the recording.")
+            self.measurement.setText("")
+            self.model.setText("")
+            return
+        details = assessment.get("details") or {}
+        probs = np.asarray(assessment["grade_probs"], dtype=float)
+        grades = details.get("grades") or list(range(len(probs)))
+        self.chart.addItem(pg.BarGraphItem(x=grades, height=probs, width=0.7, brush="#1565c0"))
+        self.chart.setYRange(0, 1)
+        expected = assessment["expected_score"]
+        self.chart.addItem(pg.InfiniteLine(expected, pen=pg.mkPen("#e65100", width=2)))
+        flag = "  — uncertain, please review" if assessment.get("uncertain") else ""
+        self.summary.setText(
+            f"Most likely grade {assessment['grade']:g}, expected {expected:.2f}{flag}"
+        )
+        for name in details.get("modalities_used", []):
+            self._chip(name, USED, "used")
+        for name, why in details.get("modalities_missing", {}).items():
+            self._chip(name, MISSING, why)
+        self.measurement.setText(details.get("measurement_text", ""))
+        badge = "  [DEMO model — trained on synthetic data, not for clinical use]"
+        self.model.setText(
+            f"Model {assessment['model_id']}" + (badge if details.get("demo") else "")
+        )
+
+    # -- keyboard helpers ----------------------------------------------------------------------
+    def choose(self, grade: int) -> bool:
+        button = self.group.button(grade)
+        if button is None:
+            return False
+        button.setChecked(True)
+        return True
+
+    def _confirm(self) -> None:
+        if self.item is None:
+            return
+        if self.item.integer:
+            grade = self.group.checkedId()
+            if grade < 0:
+                return
+        else:
+            grade = self.score.value()
+        self.confirmed.emit(float(grade), self.reason.text())
+        self.reason.clear()
+
+    def _chip(self, name: str, colour: str, tooltip: str) -> None:
+        chip = QLabel(name)
+        chip.setStyleSheet(CHIP_STYLE.format(colour))
+        chip.setToolTip(tooltip)
+        self.chips.addWidget(chip)
+
+    def _clear_chips(self) -> None:
+        while self.chips.count():
+            widget = self.chips.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()

@@ -1,0 +1,32 @@
+"""The session sheet: each item's current grade and the total against the protocol maximum."""
+
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+COLUMNS = ["Item", "Range", "Videos", "Grade", "Rater"]
+
+
+class SessionSheet(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = QLabel("Select a session")
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.total = QLabel("")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.title, self.table, self.total):
+            layout.addWidget(w)
+
+    def show_summary(self, summary: dict) -> None:
+        session = summary["session"]
+        self.title.setText(f"{summary['subject']} — {summary['protocol_name']} — {session['date']}")
+        self.table.setRowCount(len(summary["items"]))
+        for row, item in enumerate(summary["items"]):
+            grade = "" if item["grade"] is None else f"{item['grade']:g}"
+            values = [item["name"], item["range"], str(item["recordings"]), grade, item["rater"]]
+            for col, value in enumerate(values):
+                self.table.setItem(row, col, QTableWidgetItem(value or ""))
+        self.table.resizeColumnsToContents()
+        self.total.setText(f"Total: {summary['completeness']}")

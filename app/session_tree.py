@@ -1,0 +1,101 @@
+"""Subjects -> sessions -> recordings, with a status mark per recording."""
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+
+from engine.store import Store
+
+KIND_ROLE = Qt.ItemDataRole.UserRole
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def status_text(status: dict) -> str:
+    """A short status mark: what has been done, and a review flag."""
+    if status["rated"]:
+        text = "✔ rated"
+    elif status["graded"]:
+        text = "● graded"
+    elif status["extracted"]:
+        text = "◐ extracted"
+    else:
+        text = "○ not extracted"
+    return text + ("  ⚠ review" if status["needs_review"] else "")
+
+
+class SessionTree(QTreeWidget):
+    """Emits ``sessionSelected(id)`` and ``recordingSelected(id)``."""
+
+    sessionSelected = Signal(int)
+    recordingSelected = Signal(int)
+
+    def __init__(self, store: Store):
+        super().__init__()
+        self.store = store
+        self.setHeaderLabels(["Subjects, sessions, recordings", "Status"])
+        self.setColumnWidth(0, 260)
+        self.currentItemChanged.connect(self._selected)
+
+    def reload(self) -> None:
+        selected = self._key(self.currentItem())
+        self.clear()
+        for subject in self.store.subjects():
+            subject_node = self._node(self, subject["code"], "subject", subject["id"])
+            for session in self.store.sessions(subject["code"]):
+                label = f"{session['date']}  {session['protocol'].upper()}  #{session['id']}"
+                session_node = self._node(subject_node, label, "session", session["id"])
+                for rec in self.store.recordings(session["id"]):
+                    view = f" ({rec['view']})" if rec["view"] else ""
+                    label = f"{rec['item']}{view} — {Path(rec['path']).name}"
+                    node = self._node(session_node, label, "recording", rec["id"])
+                    node.setText(1, status_text(self.store.recording_status(rec["id"])))
+                session_node.setExpanded(True)
+            subject_node.setExpanded(True)
+        if selected:
+            self.select(*selected)
+
+    def select(self, kind: str, row_id: int) -> None:
+        for node in self._walk():
+            if self._key(node) == (kind, row_id):
+                self.setCurrentItem(node)
+                return
+
+    def selected(self, kind: str) -> int | None:
+        """The id of the selected node of ``kind`` or of its ancestor of that kind."""
+        node = self.currentItem()
+        while node is not None:
+            if node.data(0, KIND_ROLE) == kind:
+                return node.data(0, ID_ROLE)
+            node = node.parent()
+        return None
+
+    def _node(self, parent, label: str, kind: str, row_id: int) -> QTreeWidgetItem:
+        node = QTreeWidgetItem([label, ""])
+        node.setData(0, KIND_ROLE, kind)
+        node.setData(0, ID_ROLE, row_id)
+        if isinstance(parent, QTreeWidget):
+            parent.addTopLevelItem(node)
+        else:
+            parent.addChild(node)
+        return node
+
+    def _walk(self):
+        stack = [self.topLevelItem(i) for i in range(self.topLevelItemCount())]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.child(i) for i in range(node.childCount()))
+
+    @staticmethod
+    def _key(node: QTreeWidgetItem | None):
+        return None if node is None else (node.data(0, KIND_ROLE), node.data(0, ID_ROLE))
+
+    def _selected(self, current, _previous) -> None:
+        key = self._key(current)
+        if key is None:
+            return
+        if key[0] == "session":
+            self.sessionSelected.emit(key[1])
+        elif key[0] == "recording":
+            self.recordingSelected.emit(key[1])

@@ -1,0 +1,47 @@
+"""Persisted settings (QSettings) with a schema version and environment overrides.
+
+``AQA_DEVICE`` overrides the device, ``AQA_HOME`` the data directory (read by the engine).
+"""
+
+import os
+
+from PySide6.QtCore import QSettings
+
+SCHEMA = 1
+DEFAULTS = {
+    "device": "auto",
+    "pose_models": "",
+    "onnx_pose_model": "",
+    "llm_path": "",
+    "last_folder": "",
+}
+
+
+class Settings:
+    def __init__(self, settings: QSettings | None = None):
+        self.qt = settings or QSettings("AQA Studio", "AQA Studio")
+        if int(self.qt.value("schema", 0)) < SCHEMA:
+            self._migrate(int(self.qt.value("schema", 0)))
+
+    def _migrate(self, old: int) -> None:
+        for key, value in DEFAULTS.items():
+            if self.qt.value(key) is None:
+                self.qt.setValue(key, value)
+        self.qt.setValue("schema", SCHEMA)
+
+    def get(self, key: str) -> str:
+        if key == "device" and os.environ.get("AQA_DEVICE"):
+            return os.environ["AQA_DEVICE"]
+        return str(self.qt.value(key, DEFAULTS[key]))
+
+    def set(self, key: str, value: str) -> None:
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        self.qt.setValue(key, value)
+        self.qt.sync()
+
+    def geometry(self, name: str):
+        return self.qt.value(f"geometry/{name}")
+
+    def save_geometry(self, name: str, value) -> None:
+        self.qt.setValue(f"geometry/{name}", value)

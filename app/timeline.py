@@ -1,0 +1,69 @@
+"""Timeline plots under the video, sharing one time axis and a playhead; a click seeks."""
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
+
+
+class Timeline(QWidget):
+    """Named rows of curves against time; ``seekRequested(seconds)`` on a click."""
+
+    seekRequested = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.scene().sigMouseClicked.connect(self._clicked)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.playheads: list[pg.InfiniteLine] = []
+
+    def clear(self) -> None:
+        self.canvas.clear()
+        self.plots.clear()
+        self.playheads.clear()
+
+    def set_row(self, title: str, times: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+        """Add (or replace) a row of curves sampled at ``times`` seconds."""
+        plot = self.plots.get(title)
+        if plot is None:
+            plot = self.canvas.addPlot(row=len(self.plots), col=0)
+            plot.setLabel("left", title)
+            plot.addLegend(offset=(5, 5))
+            plot.setMouseEnabled(x=True, y=False)
+            first = next(iter(self.plots.values()), None)
+            if first is not None:
+                plot.setXLink(first)
+            line = pg.InfiniteLine(0, pen=pg.mkPen("#ff6f00", width=2))
+            plot.addItem(line)
+            self.playheads.append(line)
+            self.plots[title] = plot
+        else:
+            for item in list(plot.listDataItems()):
+                plot.removeItem(item)
+        for n, (name, values) in enumerate(curves.items()):
+            plot.plot(times, values, pen=pg.mkPen(COLOURS[n % len(COLOURS)]), name=name)
+
+    def set_bars(self, title: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray):
+        """A row of segment bars (e.g. each segment's contribution to the grade)."""
+        self.set_row(title, np.array([]), {})
+        plot = self.plots[title]
+        centres = (np.asarray(starts) + np.asarray(ends)) / 2
+        widths = np.asarray(ends) - np.asarray(starts)
+        plot.addItem(pg.BarGraphItem(x=centres, height=values, width=widths, brush="#90caf9"))
+
+    def set_playhead(self, seconds: float) -> None:
+        for line in self.playheads:
+            line.setValue(seconds)
+
+    def _clicked(self, event) -> None:
+        for plot in self.plots.values():
+            if plot.sceneBoundingRect().contains(event.scenePos()):
+                seconds = plot.vb.mapSceneToView(event.scenePos()).x()
+                self.seekRequested.emit(max(0.0, float(seconds)))
+                return
