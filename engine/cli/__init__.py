@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "engine.cli.protocols_cmd",
     "engine.cli.store_cmd",
     "engine.cli.probe_cmd",
+    "engine.cli.report_cmd",
 ]
 
 

@@ -1,0 +1,59 @@
+"""``aqa report`` and ``aqa export``: the session sheet and de-identified exports."""
+
+from pathlib import Path
+
+from engine.cli.output import print_json
+from engine.store import Store
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="the session's sheet as PDF, CSV or JSON")
+    p.add_argument("session", type=int)
+    p.add_argument("--pdf", type=Path, help="write the PDF report here")
+    p.add_argument("--csv", type=Path, help="write the per-item CSV here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_report)
+
+    e = sub.add_parser("export", help="export every session for research")
+    e.add_argument(
+        "--deidentified",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for sessions.csv and sessions.json (codes only, dates shifted, no paths)",
+    )
+    e.set_defaults(func=run_export)
+
+
+def run_report(args) -> int:
+    from engine.reports.pdf import write_pdf
+    from engine.reports.sheet import session_report
+    from engine.reports.tables import report_rows, write_csv
+
+    with Store() as store:
+        report = session_report(store, args.session)
+        if args.pdf:
+            from engine.reports.key_frames import session_key_frames
+
+            frames = session_key_frames(store, args.session)
+            print(f"PDF report written: {write_pdf(report, args.pdf, frames)}")
+    if args.csv:
+        print(f"CSV written: {write_csv(report_rows(report), args.csv)}")
+    if args.json:
+        print_json(report.to_dict())
+    if not (args.pdf or args.csv or args.json):
+        print(f"{report.subject} {report.date} {report.protocol_name}: {report.completeness}")
+        print("add --pdf FILE, --csv FILE or --json for the full report")
+    return 0
+
+
+def run_export(args) -> int:
+    from engine.reports.export import export_deidentified
+
+    with Store() as store:
+        done = export_deidentified(store, args.deidentified)
+    print(
+        f"exported {done['sessions']} sessions of {done['subjects']} subjects "
+        f"to {done['csv']} and {done['json']} (dates shifted per subject)"
+    )
+    return 0

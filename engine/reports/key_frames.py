@@ -1,0 +1,44 @@
+"""A key frame per recording: the frame where the skeleton is seen best, with the overlay drawn."""
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import AqaError
+from engine.store import Store
+
+
+def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 480) -> np.ndarray:
+    """The frame with the highest mean joint confidence, skeleton drawn, ``width`` pixels wide."""
+    import cv2
+
+    from engine.media.reader import FrameReader
+    from engine.render import draw_skeleton
+
+    best = int(np.argmax(coco17[..., 2].mean(axis=1)))
+    reader = FrameReader(video)
+    try:
+        image = reader.frame(reader.index_at(float(times[best]))).copy()
+    finally:
+        reader.close()
+    image = draw_skeleton(image, coco17[best])
+    height = round(image.shape[0] * width / image.shape[1])
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def session_key_frames(store: Store, session_id: int) -> dict[str, np.ndarray]:
+    """Item id -> key frame for every extracted recording whose skeleton is in the cache."""
+    from engine.extract.pipeline import extract
+
+    frames = {}
+    for rec in store.recordings(session_id):
+        if rec["item"] in frames or not store.recording_status(rec["id"])["extracted"]:
+            continue
+        try:
+            result = extract(rec["path"], ["skeleton"])
+        except AqaError:
+            continue  # the video moved or broke since: the report goes on without its picture
+        track = result.track("skeleton")
+        if track is not None and track.ok:
+            frames[rec["item"]] = key_frame(Path(rec["path"]), track["coco17"], track.times)
+    return frames

@@ -1,0 +1,94 @@
+"""The content of a session report: per item the clinician grade and the model's proposal."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from engine.protocols import get_protocol
+from engine.store import Store
+
+DEMO_NOTE = "demo model, trained on synthetic data — not for clinical use"
+
+
+@dataclass
+class ItemRow:
+    item: str
+    name: str
+    range: str
+    recordings: list[int]
+    grade: float | None  # the clinician's current grade
+    rater: str | None
+    proposal_grade: float | None = None
+    expected_score: float | None = None
+    grade_probs: list[float] = field(default_factory=list)
+    grades: list[float] = field(default_factory=list)
+    uncertain: bool = False
+    model_id: str | None = None
+    demo: bool = False
+    measurement: str = ""
+
+
+@dataclass
+class SessionReport:
+    subject: str
+    session_id: int
+    date: str
+    protocol: str
+    protocol_name: str
+    examiner: str | None
+    items: list[ItemRow]
+    total: float | None
+    max_total: float | None
+    completeness: str
+    models: list[str]
+    demo_models: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def session_report(store: Store, session_id: int) -> SessionReport:
+    """Gather the report of ``session_id``: the latest rating and proposal of every item."""
+    summary = store.session_summary(session_id)
+    protocol = get_protocol(summary["protocol"])
+    recordings = store.recordings(session_id)
+    rows = []
+    for entry in summary["items"]:
+        item = protocol.item(entry["item"])
+        recs = [r["id"] for r in recordings if r["item"] == item.id]
+        row = ItemRow(
+            item=item.id,
+            name=item.name,
+            range=item.range_text(),
+            recordings=recs,
+            grade=entry["grade"],
+            rater=entry["rater"],
+        )
+        proposals = [a for r in recs if (a := store.latest_assessment(r))]
+        if proposals:
+            latest = max(proposals, key=lambda a: a["id"])
+            details = latest["details"]
+            row.proposal_grade = latest["grade"]
+            row.expected_score = latest["expected_score"]
+            row.grade_probs = latest["grade_probs"]
+            row.grades = details.get("grades", item.grades)
+            row.uncertain = bool(latest["uncertain"])
+            row.model_id = latest["model_id"]
+            row.demo = bool(details.get("demo"))
+            row.measurement = details.get("measurement_text", "")
+        rows.append(row)
+    models = sorted({r.model_id for r in rows if r.model_id})
+    session = summary["session"]
+    return SessionReport(
+        subject=summary["subject"],
+        session_id=session_id,
+        date=session["date"],
+        protocol=protocol.id,
+        protocol_name=protocol.name,
+        examiner=session["examiner"],
+        items=rows,
+        total=summary["total"],
+        max_total=summary["max_total"],
+        completeness=summary["completeness"],
+        models=models,
+        demo_models=any(r.demo for r in rows),
+    )

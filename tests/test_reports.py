@@ -1,0 +1,104 @@
+"""Session reports (PDF checked as a PNG of page 1, CSV, JSON) and the de-identified export."""
+
+import csv
+import json
+import shutil
+import subprocess
+from datetime import date
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.recordings import import_recording
+from engine.reports.pdf import write_pdf
+from engine.reports.sheet import session_report
+from engine.store import Store
+
+PROPOSAL = {
+    "model_id": "mcmoe/cmas/head_elevation/v1",
+    "grade_probs": [0.02, 0.05, 0.13, 0.55, 0.2, 0.05],
+    "expected_score": 3.02,
+    "grade": 3,
+    "uncertain": 1,
+    "details": {"grades": [0, 1, 2, 3, 4, 5], "demo": True, "measurement_text": "held 41 s"},
+}
+
+
+@pytest.fixture
+def rated_session(vtest_video):
+    with Store() as store:
+        store.add_subject("JDM-R1", birth_year=2014)
+        session = store.new_session("JDM-R1", "cmas", on="2026-05-04", examiner="Dr Secret")
+        rec = import_recording(store, session["id"], vtest_video, "head_elevation", "side")
+        store.add_assessment(rec["id"], PROPOSAL)
+        store.rate(rec["id"], 4, "Dr Secret", "held 65 s on re-watch")
+        other = import_recording(store, session["id"], vtest_video, "pick_up")
+        store.rate(other["id"], 2, "Dr Secret")
+    return session["id"]
+
+
+def test_report_content(rated_session):
+    with Store() as store:
+        report = session_report(store, rated_session)
+    head = report.items[0]
+    assert (head.grade, head.proposal_grade, head.uncertain, head.demo) == (4, 3, True, True)
+    assert report.completeness == "6/52, 2 of 14 items rated"
+    assert report.models == ["mcmoe/cmas/head_elevation/v1"] and report.demo_models
+
+
+def test_pdf_page_one_renders(rated_session, tmp_path):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (Debian package poppler-utils) is needed to look at the PDF")
+    with Store() as store:
+        report = session_report(store, rated_session)
+    frame = np.zeros((120, 200, 3), np.uint8)
+    frame[:, :100] = (200, 30, 30)
+    pdf = write_pdf(report, tmp_path / "report.pdf", {"head_elevation": frame})
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert not (tmp_path / "report.pdf.part").exists()
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
+        check=True,
+    )
+    import cv2
+
+    page = cv2.imread(str(next(tmp_path.glob("p*.png"))))
+    assert page.shape[0] > page.shape[1] > 300  # portrait A4
+    ink = (page < 200).any(axis=2).mean()
+    assert 0.01 < ink < 0.5  # text and charts drawn, not blank, not a black page
+    red = (page[..., 2] > 150) & (page[..., 0] < 80) & (page[..., 1] < 80)
+    assert red.sum() > 100  # the key frame picture is on page 1
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "JDM-R1" in text and "6/52" in text and "DEMO" in text
+    assert "Dr Secret" not in text and "vtest" not in text  # no names, no file paths
+
+
+def test_cli_report_csv_json_and_bad_folder(rated_session, tmp_path, capsys):
+    out = tmp_path / "sheet.csv"
+    assert main(["report", str(rated_session), "--csv", str(out), "--json"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(printed[printed.index("{") :])
+    assert report["total"] == 6 and report["subject"] == "JDM-R1"
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["item"] == "head_elevation" and rows[0]["clinician_grade"] == "4"
+    assert rows[0]["model_grade"] == "3" and rows[0]["demo_model"] == "1"
+    code = main(["report", str(rated_session), "--pdf", str(tmp_path / "nope" / "r.pdf")])
+    assert code == 2 and "cannot be written" in capsys.readouterr().err
+    assert main(["report", "77"]) == 2
+
+
+def test_deidentified_export(rated_session, tmp_path, capsys):
+    with Store() as store:
+        store.new_session("JDM-R1", "cmas", on="2026-06-04")
+    assert main(["export", "--deidentified", str(tmp_path / "out")]) == 0
+    sessions = json.loads((tmp_path / "out" / "sessions.json").read_text())
+    dates = [date.fromisoformat(s["date"]) for s in sessions]
+    assert (dates[1] - dates[0]).days == 31  # the interval between visits is kept
+    dump = (tmp_path / "out" / "sessions.json").read_text() + (
+        tmp_path / "out" / "sessions.csv"
+    ).read_text()
+    assert "JDM-R1" in dump
+    assert "Dr Secret" not in dump and "vtest" not in dump and "2014" not in dump
