@@ -183,3 +183,46 @@ def test_not_a_database_is_a_clear_error(aqa_home):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot be"):
         Store(path)
+
+
+def test_real_migration_from_schema_1_keeps_data(aqa_home):
+    from sqlite_utils import Database
+
+    from engine.store.schema import MIGRATIONS
+
+    aqa_home.mkdir(parents=True)
+    path = aqa_home / "aqa.sqlite"
+    old = Database(path)
+    MIGRATIONS[0](old)
+    old.execute("PRAGMA user_version = 1")
+    old["subjects"].insert({"code": "OLD-1", "created_at": "2025-01-01T00:00:00"})
+    old.close()
+    with Store(path) as store:
+        assert store.info()["schema_version"] == SCHEMA_VERSION
+        assert store.subject("OLD-1")["created_at"] == "2025-01-01T00:00:00"
+        assert store.models() == []
+    assert len(list(aqa_home.glob("aqa.sqlite.v1-*.bak"))) == 1
+
+
+def test_model_registry_versions_and_activation(store, tmp_path):
+    first = store.register_model(
+        "cmas", "head_elevation", "mcmoe", tmp_path / "a", {"preset": "app"}
+    )
+    second = store.register_model(
+        "cmas", "head_elevation", "mcmoe", tmp_path / "b", {}, {"srcc": 0.8}, demo=True
+    )
+    assert (first["version"], second["version"]) == (1, 2)
+    assert second["metrics"] == {"srcc": 0.8} and second["demo"] == 1
+    assert store.active_model("cmas", "head_elevation") is None
+    store.set_model_status(first["id"], "active", actor="Dr A")
+    store.set_model_status(second["id"], "active", actor="Dr A")
+    assert store.model(first["id"])["status"] == "retired"
+    assert store.active_model("cmas", "head_elevation")["id"] == second["id"]
+    audit = [(a["action"], a["row_id"]) for a in store.audit_log() if a["table_name"] == "models"]
+    assert ("retire", first["id"]) in audit and ("active", second["id"]) in audit
+    with pytest.raises(InputError, match="status is one of"):
+        store.set_model_status(first["id"], "best")
+    with pytest.raises(ProtocolError, match="no item"):
+        store.register_model("cmas", "moonwalk", "mcmoe", tmp_path, {})
+    with pytest.raises(NotFoundError, match="no model 99"):
+        store.model(99)

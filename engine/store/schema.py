@@ -116,5 +116,28 @@ def _v1(db: Database) -> None:
             )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+def _v2(db: Database) -> None:
+    """The model registry: grading models per (protocol, item) with their status."""
+    db["models"].create(
+        {
+            "id": int,
+            "protocol": str,
+            "item": str,
+            "name": str,  # network: mcmoe / dualalign / limssr
+            "version": int,
+            "path": str,  # checkpoint directory
+            "card": str,  # JSON model card
+            "metrics": str,  # JSON cross-validated metrics
+            "status": str,  # candidate / active / retired
+            "demo": int,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"protocol", "item", "name", "version", "path", "status", "created_at"},
+    )
+    db["models"].create_index(["protocol", "item", "status"])
+    db["models"].create_index(["protocol", "item", "name", "version"], unique=True)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)

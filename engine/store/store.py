@@ -19,6 +19,7 @@ from engine.paths import database_path
 from engine.protocols import Protocol, get_protocol
 from engine.store.db import backup, connect, schema_version, write
 
+MODEL_STATUSES = ("candidate", "active", "retired")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -251,6 +252,92 @@ class Store:
             ),
         }
 
+    # -- model registry ------------------------------------------------------------------------
+    def register_model(
+        self,
+        protocol: str,
+        item: str,
+        name: str,
+        path: Path,
+        card: dict[str, Any],
+        metrics: dict[str, Any] | None = None,
+        demo: bool = False,
+        status: str = "candidate",
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a model version for (protocol, item); versions count up per network."""
+        get_protocol(protocol).item(item)
+        if status not in MODEL_STATUSES:
+            raise InputError(f"A model status is one of {', '.join(MODEL_STATUSES)}.")
+        previous = self.db.execute(
+            "select max(version) from models where protocol = ? and item = ? and name = ?",
+            [protocol, item, name],
+        ).fetchone()[0]
+        row = {
+            "protocol": protocol,
+            "item": item,
+            "name": name,
+            "version": (previous or 0) + 1,
+            "path": str(path),
+            "card": json.dumps(card, ensure_ascii=False, default=str),
+            "metrics": json.dumps(metrics or {}, default=str),
+            "status": "candidate",
+            "demo": int(demo),
+            "created_at": now(),
+        }
+        stored = _model(self._insert("models", row, actor or default_actor()))
+        if status != "candidate":
+            stored = self.set_model_status(stored["id"], status, actor)
+        return stored
+
+    def model(self, model_id: int) -> dict[str, Any]:
+        found = self._find("models", "id = ?", [model_id])
+        if not found:
+            raise NotFoundError(f"There is no model {model_id}.")
+        return _model(found)
+
+    def models(self, protocol: str | None = None, item: str | None = None) -> list[dict[str, Any]]:
+        where, args = [], []
+        for column, value in (("protocol", protocol), ("item", item)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        rows = self.db["models"].rows_where(
+            " and ".join(where) or None, args, order_by="protocol, item, name, version"
+        )
+        return [_model(r) for r in rows]
+
+    def active_model(self, protocol: str, item: str) -> dict[str, Any] | None:
+        rows = [m for m in self.models(protocol, item) if m["status"] == "active"]
+        return rows[-1] if rows else None
+
+    def set_model_status(
+        self, model_id: int, status: str, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Activate (retiring the model that was active for the item) or retire a model."""
+        if status not in MODEL_STATUSES:
+            raise InputError(f"A model status is one of {', '.join(MODEL_STATUSES)}.")
+        model = self.model(model_id)
+        actor = actor or default_actor()
+        with write(self.db):
+            if status == "active":
+                for other in self.models(model["protocol"], model["item"]):
+                    if other["status"] == "active" and other["id"] != model_id:
+                        self.db["models"].update(other["id"], {"status": "retired"})
+                        self._audit(
+                            actor,
+                            "retire",
+                            "models",
+                            other["id"],
+                            {"status": "active"},
+                            {"status": "retired"},
+                        )
+            self.db["models"].update(model_id, {"status": status})
+            self._audit(
+                actor, status, "models", model_id, {"status": model["status"]}, {"status": status}
+            )
+        return self.model(model_id)
+
     # -- ratings -------------------------------------------------------------------------------
     def rate(
         self, recording_id: int, grade: float, rater: str, reason: str | None = None
@@ -365,6 +452,15 @@ class Store:
 
     def _protocol_of(self, recording: dict[str, Any]) -> Protocol:
         return get_protocol(self.session(recording["session_id"])["protocol"])
+
+
+def _model(row: dict[str, Any]) -> dict[str, Any]:
+    """A model row with its card and metrics parsed."""
+    return {
+        **row,
+        "card": json.loads(row["card"] or "{}"),
+        "metrics": json.loads(row["metrics"] or "{}"),
+    }
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
