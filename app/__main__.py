@@ -16,12 +16,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quit-after", type=int, metavar="MS", help="close the window after MS milliseconds"
     )
+    parser.add_argument(
+        "--selftest",
+        action="store_true",
+        help="check the installation offscreen with a temporary database, print each check, exit",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = parse(argv)
+    if args.selftest:
+        from app.selftest import run
+
+        return run()
     if args.screenshot:
         import os
 
@@ -49,7 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(args.quit_after, window.close)
     code = qt_app.exec()
     store.close()
+    dispose(qt_app, window)
     return code
+
+
+def dispose(qt_app, window) -> None:
+    """Delete the window's Qt objects while Python is still whole (pyqtgraph items left to the
+    interpreter's final garbage collection can crash it on the way out)."""
+    window.deleteLater()
+    qt_app.processEvents()
+    import gc
+
+    gc.collect()
 
 
 def screenshot(qt_app, window, args) -> int:
@@ -72,6 +92,7 @@ def screenshot(qt_app, window, args) -> int:
     ok = window.grab().save(str(args.screenshot))
     window.close()
     window.store.close()
+    dispose(qt_app, window)
     if not ok:
         print(
             f"aqa-studio: the screenshot could not be written to {args.screenshot}.",

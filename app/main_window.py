@@ -4,10 +4,10 @@ panel and the session sheet on the right; engine work runs in the job queue."""
 import logging
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFileDialog,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -31,7 +31,6 @@ from engine.recordings import import_recording
 from engine.store import Store
 
 log = logging.getLogger(__name__)
-PLOTTED_ANGLES = ("neck", "trunk", "left_knee", "right_knee", "left_elbow", "right_elbow")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
@@ -105,12 +104,24 @@ class MainWindow(QMainWindow):
             action.setShortcut(keys)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        export = file_menu.addMenu("E&xport")
+        for text, slot in (
+            ("Session report (PDF)…", self.export_pdf),
+            ("Session sheet (CSV)…", self.export_csv),
+            ("Overlay video…", self.export_overlay),
+            ("Timeline plots (PNG)…", self.export_plots),
+        ):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            export.addAction(action)
         settings = QAction("Se&ttings…", self)
         settings.triggered.connect(self.edit_settings)
         file_menu.insertAction(file_menu.actions()[-1], settings)
         tools = self.menuBar().addMenu("&Recording")
         for text, slot, keys in (
             ("&Extract", self.extract_selected, "Ctrl+E"),
+            ("&Grade", self.grade_selected, "Ctrl+G"),
+            ("Grade the whole &session", self.grade_session, "Ctrl+Shift+G"),
             ("&Compare with another recording…", self.compare, "Ctrl+K"),
         ):
             action = QAction(text, self)
@@ -256,13 +267,121 @@ class MainWindow(QMainWindow):
         device = self.settings.get("device")
 
         def work(progress, cancel):
-            from engine.extract.pipeline import extract
+            from engine.review import extract_for_review
 
-            return extract(recording["path"], device=device, progress=progress, cancel=cancel)
+            return extract_for_review(recording["path"], device, progress, cancel)
 
         job = Job(f"Extracting {Path(recording['path']).name}", work)
         job.signals.finished.connect(lambda result: self._extracted(recording["id"], result))
         return self.submit(job)
+
+    def grade_selected(self) -> Job | None:
+        if self.recording_id is None:
+            show_error(self, "Select a recording to grade.")
+            return None
+        recording_id, device = self.recording_id, self.settings.get("device")
+        db_path = self.store.path
+
+        def work(progress, cancel):
+            from engine.grading.service import grade_recording
+
+            with Store(db_path) as store:  # a connection of the worker thread's own
+                return grade_recording(store, recording_id, device=device, progress=progress,
+                                       cancel=cancel)  # fmt: skip
+
+        job = Job("Grading", work)
+        job.signals.finished.connect(lambda row: self._graded(recording_id, row))
+        return self.submit(job)
+
+    def grade_session(self) -> Job | None:
+        session_id = self.tree.selected("session")
+        if session_id is None:
+            show_error(self, "Select a session to grade.")
+            return None
+        device, db_path = self.settings.get("device"), self.store.path
+
+        def work(progress, cancel):
+            from engine.grading.service import grade_session
+
+            with Store(db_path) as store:
+                return len(grade_session(store, session_id, device=device, progress=progress,
+                                         cancel=cancel))  # fmt: skip
+
+        job = Job("Grading the session", work)
+        job.signals.finished.connect(lambda n: self._session_graded(session_id, n))
+        return self.submit(job)
+
+    def _graded(self, recording_id: int, row: dict) -> None:
+        self.tree.reload()
+        if recording_id == self.recording_id:
+            self.grades.show_assessment(row)
+        self.status_text.setText(f"Proposal: grade {row['grade']:g}")
+
+    def _session_graded(self, session_id: int, count: int) -> None:
+        self.tree.reload()
+        self.show_session(session_id)
+        self.status_text.setText(f"Graded {count} recordings")
+
+    # -- exports -------------------------------------------------------------------------------
+    def _save_name(self, title: str, pattern: str) -> Path | None:
+        folder = self.settings.get("last_folder")
+        name, _ = QFileDialog.getSaveFileName(self, title, folder, pattern)
+        if not name:
+            return None
+        self.settings.set("last_folder", str(Path(name).parent))
+        return Path(name)
+
+    def export_pdf(self) -> None:
+        session_id = self.tree.selected("session")
+        if session_id is None:
+            show_error(self, "Select a session to export.")
+            return
+        target = self._save_name("Session report", "PDF (*.pdf)")
+        if target:
+            self._try(lambda: self.write_report(session_id, target))
+
+    def write_report(self, session_id: int, target: Path) -> Path:
+        from engine.reports.key_frames import session_key_frames
+        from engine.reports.pdf import write_pdf
+        from engine.reports.sheet import session_report
+
+        report = session_report(self.store, session_id)
+        return write_pdf(report, target, session_key_frames(self.store, session_id))
+
+    def export_csv(self) -> None:
+        session_id = self.tree.selected("session")
+        if session_id is None:
+            show_error(self, "Select a session to export.")
+            return
+        target = self._save_name("Session sheet", "CSV (*.csv)")
+        if target:
+            from engine.reports.sheet import session_report
+            from engine.reports.tables import report_rows, write_csv
+
+            self._try(
+                lambda: write_csv(report_rows(session_report(self.store, session_id)), target)
+            )
+
+    def export_overlay(self) -> None:
+        if self.recording_id is None:
+            show_error(self, "Select a recording to export.")
+            return
+        target = self._save_name("Overlay video", "MP4 video (*.mp4)")
+        if target is None:
+            return
+        video = self.store.recording(self.recording_id)["path"]
+
+        def work(progress, cancel):
+            from engine.render import render
+
+            return render(video, target, progress=progress, cancel=cancel)
+
+        self.submit(Job("Exporting the overlay video", work))
+
+    def export_plots(self) -> None:
+        target = self._save_name("Timeline plots", "PNG image (*.png)")
+        if target and not self.timeline.canvas.grab().save(str(target)):
+            show_error(self, f"{target} could not be written.")
 
     def submit(self, job: Job) -> Job:
         job.signals.progress.connect(self._progress)
@@ -270,7 +389,8 @@ class MainWindow(QMainWindow):
         job.signals.cancelled.connect(lambda: self.status_text.setText(f"{job.title}: cancelled"))
         return self.jobs.submit(job)
 
-    def _extracted(self, recording_id: int, result) -> None:
+    def _extracted(self, recording_id: int, review) -> None:
+        result = review.extraction
         for modality in result.modalities.values():
             row = {
                 "modality": modality.modality,
@@ -284,7 +404,7 @@ class MainWindow(QMainWindow):
             self.store.add_extraction(recording_id, row)
         self.tree.reload()
         if recording_id == self.recording_id:
-            self._show_tracks(result)
+            self._show_review(review)
         self.status_text.setText(f"Extracted in {result.seconds:.1f} s")
 
     def _load_tracks(self, recording: dict) -> None:
@@ -293,35 +413,21 @@ class MainWindow(QMainWindow):
             return
 
         def work(progress, cancel):
-            from engine.extract.pipeline import extract
+            from engine.review import extract_for_review
 
-            return extract(recording["path"], progress=progress, cancel=cancel)
+            return extract_for_review(recording["path"], progress=progress, cancel=cancel)
 
         job = Job("Loading tracks", work)
         job.signals.finished.connect(
-            lambda result: recording["id"] == self.recording_id and self._show_tracks(result)
+            lambda review: recording["id"] == self.recording_id and self._show_review(review)
         )
         self.submit(job)
 
-    def _show_tracks(self, result) -> None:
-        skeleton = result.track("skeleton")
-        width = result.media["width"]
-        if skeleton is not None and skeleton.ok:
-            self.video.set_skeleton(skeleton["coco17"], skeleton.times, width)
-            from engine.kinematics.angles import joint_angles
-            from engine.kinematics.skeleton import BodyGeometry, SkeletonSeries
-
-            series = SkeletonSeries.from_track(skeleton)
-            angles = joint_angles(BodyGeometry(series))
-            shown = {name: angles[name] for name in PLOTTED_ANGLES}
-            self.timeline.set_row("angle (°)", series.times, shown)
-        flow = result.track("flow")
-        if flow is not None and flow.ok:
-            self.timeline.set_row("motion", flow.times, {"mean speed": flow["stats"][:, -1]})
-        audio = result.track("audio")
-        if audio is not None and audio.ok:
-            envelope = np.asarray(next(iter(audio.arrays.values()))).mean(axis=1)
-            self.timeline.set_row("audio", audio.times, {"log-mel energy": envelope})
+    def _show_review(self, review) -> None:
+        if review.skeleton is not None:
+            self.video.set_skeleton(review.skeleton, review.skeleton_times, review.width)
+        for title, (times, curves) in review.rows.items():
+            self.timeline.set_row(title, times, curves)
 
     def _flow_picture(self, index: int):
         if self.video.reader is None or index == 0:

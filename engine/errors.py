@@ -40,6 +40,10 @@ class MissingWeightsError(AqaError):
     exit_code = 4
 
 
+class MissingDependencyError(MissingWeightsError):
+    """An optional backend needs Python packages that are not installed in this environment."""
+
+
 class Cancelled(AqaError):
     """Long work stopped because the user cancelled it."""
 

@@ -9,6 +9,7 @@ import importlib
 _MODULES = {
     "mcmoe": "models.mcmoe",
     "dualalign": "models.dualalign",
+    "limssr": "models.limssr",
 }
 
 
@@ -28,10 +29,16 @@ def presets(name: str) -> list[str]:
     return sorted(_module(name).PRESETS)
 
 
-def build(name: str, preset: str, **overrides):
-    """Build network ``name`` with the configuration of ``preset`` (overridden by ``overrides``)."""
+def preset_config(name: str, preset: str) -> dict:
+    """The configuration of ``preset`` (without building the network or loading any weights)."""
     module = _module(name)
     if preset not in module.PRESETS:
         known = ", ".join(sorted(module.PRESETS))
         raise ValueError(f"Model {name!r} has no preset {preset!r}; presets: {known}.")
-    return module.build(preset, **overrides)
+    return module.PRESETS[preset]
+
+
+def build(name: str, preset: str, **overrides):
+    """Build network ``name`` with the configuration of ``preset`` (overridden by ``overrides``)."""
+    preset_config(name, preset)
+    return _module(name).build(preset, **overrides)

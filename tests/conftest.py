@@ -56,3 +56,33 @@ def demo_clip(demo_video, clip_dir) -> Path:
     import videos
 
     return videos.clip(demo_video, clip_dir / "demo-3s.mp4", seconds=3.0, short_side=360)
+
+
+@pytest.fixture(scope="session")
+def pose_model_dir() -> Path:
+    """The two BlazePose .tflite files, fetched once (mediapipe wheel, no deps) into the cache."""
+    from engine.errors import MissingWeightsError
+    from engine.extract.pose_models import DETECTOR_FILE, LANDMARK_FILE, fetch_pose_models
+
+    target = VIDEO_CACHE / "blazepose"
+    if not ((target / DETECTOR_FILE).exists() and (target / LANDMARK_FILE).exists()):
+        try:
+            fetch_pose_models(target)
+        except MissingWeightsError as exc:
+            pytest.skip(f"BlazePose model files cannot be fetched here: {exc}")
+    return target
+
+
+@pytest.fixture
+def pose_models(pose_model_dir, monkeypatch) -> Path:
+    """Point the skeleton backend at the cached BlazePose files for this test."""
+    monkeypatch.setenv("AQA_POSE_MODELS", str(pose_model_dir))
+    return pose_model_dir
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path) -> None:
+    """pip cannot reach any package index (an offline first run)."""
+    monkeypatch.delenv("AQA_POSE_MODELS", raising=False)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-packages"))

@@ -18,6 +18,11 @@ COMMAND_MODULES = [
     "engine.cli.store_cmd",
     "engine.cli.probe_cmd",
     "engine.cli.report_cmd",
+    "engine.cli.extract_cmd",
+    "engine.cli.measure_cmd",
+    "engine.cli.train_cmd",
+    "engine.cli.grade_cmd",
+    "engine.cli.models_cmd",
 ]
 
 

@@ -1,0 +1,299 @@
+"""Speed and memory of extraction on the sports2d demo (1768x994, 30 fps, VP9 + AAC).
+
+    python bench/extract.py [--video PATH] [--long-minutes 10] [--skip-baseline] [--json]
+
+Prints, measured in one run: decode-only frames/s (full size and at the decode size of each
+profile), each stage's frames/s on its own (skeleton, DIS, Farneback, log-mel), the naive loop a
+user would write first (cv2.VideoCapture, BlazePose on every full frame, Farneback at a 256 short
+side, one thread), the ``fast`` and ``full`` profiles as multiples of real time (whole runs, cache
+off), and the peak resident memory of a ``fast`` extraction of a long video made by concatenating
+the demo's packets (no re-encoding; kept in the cache between runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.demo_video import demo_video  # noqa: E402
+from engine.paths import data_dir  # noqa: E402
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, all threads (less sensitive to other load than wall)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Clock:
+    """Wall and CPU seconds of a block."""
+
+    def __enter__(self) -> Clock:
+        self.wall0, self.cpu0 = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = cpu_seconds() - self.cpu0
+
+
+def decode_fps(video: Path, short_side: int | None, fps: float | None = None) -> str:
+    from engine.media.decode import VideoDecoder
+
+    decoder = VideoDecoder(video, fps=fps, short_side=short_side)
+    with Clock() as clock:
+        count = sum(1 for _ in decoder.frames())
+    return _rates(count, clock)
+
+
+def _rates(count: int, clock: Clock) -> str:
+    return f"{count / clock.wall:.1f} frames/s wall, {count / clock.cpu:.1f} per CPU-second"
+
+
+def stage_fps(video: Path, modality: str, name: str, side: int, **options) -> str:
+    """Frames/s of one frame backend alone, on frames decoded beforehand."""
+    from engine.extract.registry import StreamInfo, get
+    from engine.media.decode import VideoDecoder
+
+    decoder = VideoDecoder(video, short_side=side)
+    frames = list(decoder.frames())
+    backend = get(modality, name).build(**options)
+    backend.start(StreamInfo(*decoder.size, decoder.scale, decoder.output_fps, len(frames)))
+    with Clock() as clock:
+        for frame in frames:
+            backend.update(frame)
+        backend.finish()
+    return _rates(len(frames), clock)
+
+
+def audio_speed(video: Path) -> str:
+    """Seconds of audio per second of decoding + log-mel."""
+    from engine.extract.audio import LogMelBackend
+    from engine.media.decode import decode_audio
+
+    backend = LogMelBackend()
+    with Clock() as clock:
+        audio = decode_audio(video)
+        backend.run(audio)
+    return f"{audio.duration_s / clock.wall:.1f}x real time wall, CPU {clock.cpu:.2f} s"
+
+
+def naive_loop_fps(video: Path) -> float:
+    """cv2.VideoCapture, BlazePose on every full frame, Farneback at a 256 short side, 1 thread."""
+    import cv2
+
+    from engine.extract.blazepose import BlazePose
+    from engine.extract.flow import FARNEBACK
+
+    cv2.setNumThreads(1)
+    pose = BlazePose(num_threads=1)
+    capture = cv2.VideoCapture(str(video))
+    previous, count = None, 0
+    start = time.perf_counter()  # wall: this loop is meant to run alone
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        pose.process(rgb)
+        h, w = rgb.shape[:2]
+        scale = 256 / min(h, w)
+        grey = cv2.cvtColor(
+            cv2.resize(bgr, (round(w * scale), round(h * scale))), cv2.COLOR_BGR2GRAY
+        )
+        if previous is not None:
+            cv2.calcOpticalFlowFarneback(previous, grey, None, flags=0, **FARNEBACK)
+        previous, count = grey, count + 1
+    elapsed = time.perf_counter() - start
+    cv2.setNumThreads(os.cpu_count() or 1)
+    return count / elapsed
+
+
+def profile_speed(video: Path, profile: str) -> dict:
+    from engine.extract.pipeline import extract
+
+    with Clock() as clock:
+        result = extract(video, profile=profile, use_cache=False)
+    data = result.to_dict()
+    duration = data["media"]["duration_s"]
+    cores = os.cpu_count() or 1
+    return {
+        "realtime_factor": data["realtime_factor"],
+        "seconds": data["seconds"],
+        "cpu_seconds": round(clock.cpu, 2),
+        # What the run would reach if it had all cores to itself and kept them busy.
+        "cpu_bound_realtime_factor": round(duration * cores / clock.cpu, 2),
+        "statuses": {m: r["status"] for m, r in data["modalities"].items()},
+    }
+
+
+def long_video(demo: Path, minutes: float, folder: Path) -> Path:
+    """The demo's packets repeated (timestamps shifted) until ``minutes`` long; cached."""
+    import av
+
+    target = folder / f"demo-x-{minutes:g}min.mkv"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with av.open(str(demo)) as src:
+        streams = [s for s in (src.streams.video[0], src.streams.audio[0])]
+        packets = {s.index: [] for s in streams}
+        for packet in src.demux(*streams):
+            if packet.dts is not None and packet.size:
+                packets[packet.stream.index].append(packet)
+        span = {s.index: max(p.pts + (p.duration or 0) for p in packets[s.index]) for s in streams}
+        repeats = max(1, round(minutes * 60 / float(src.duration / 1_000_000)))
+        fd, tmp = tempfile.mkstemp(suffix=".mkv", dir=folder)
+        os.close(fd)
+        with av.open(tmp, "w") as out:
+            mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+            for r in range(repeats):
+                for s in streams:
+                    for p in packets[s.index]:
+                        copy = av.Packet(bytes(p))
+                        copy.pts = p.pts + r * span[s.index]
+                        copy.dts = p.dts + r * span[s.index]
+                        copy.duration = p.duration
+                        copy.time_base = p.time_base
+                        copy.is_keyframe = p.is_keyframe
+                        copy.stream = mapping[s.index]
+                        out.mux(copy)
+    os.replace(tmp, target)
+    return target
+
+
+def long_run_memory(video: Path, profile: str) -> dict:
+    """Peak RSS of an extraction of the long video in a fresh process (cache off).
+
+    Read from ``VmHWM`` (this process's own high-water mark): ``ru_maxrss`` would carry over the
+    parent's peak across fork + exec on Linux.
+    """
+    code = (
+        "import json\n"
+        "from engine.extract.pipeline import extract\n"
+        f"r = extract({str(video)!r}, profile={profile!r}, use_cache=False)\n"
+        "d = r.to_dict()\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(json.dumps({'peak_rss_mb': int(hwm.split()[1]) / 1024,"
+        " 'realtime_factor': d['realtime_factor'], 'seconds': d['seconds'],"
+        " 'frames': d['decode'].get('frames_decoded')}))\n"
+    )
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "AQA_HOME": home}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, help="default: the sports2d demo (fetched once)")
+    parser.add_argument("--long-minutes", type=float, default=10.0, help="0 skips the memory run")
+    parser.add_argument("--long-profile", choices=["fast", "full"], default="fast")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    video = args.video or demo_video(data_dir() / "cache")
+    from engine.extract.pipeline import PROFILES
+    from engine.media.probe import probe
+
+    info = probe(video)
+    fps = info.fps
+    full, fast = PROFILES["full"], PROFILES["fast"]
+    rows: dict[str, object] = {}
+
+    def emit(key: str, value: object) -> None:
+        rows[key] = value
+        if not args.json:
+            text = f"{value:.2f}" if isinstance(value, float) else str(value)
+            print(f"{key:44s} {text}", flush=True)
+
+    emit("video", f"{video.name} {info.width}x{info.height} {fps:g} fps {info.duration_s:.1f} s")
+    emit("cpu_cores", os.cpu_count())
+    emit("load_average_1min_before", os.getloadavg()[0])
+    emit("decode_full_size_fps", decode_fps(video, None))
+    emit(f"decode_{full.short_side}p_fps", decode_fps(video, full.short_side))
+    emit(
+        f"decode_{fast.short_side}p_at_{fast.fps:g}fps_fps",
+        decode_fps(video, fast.short_side, fast.fps),
+    )
+    emit(
+        "skeleton_fps_full",
+        stage_fps(video, "skeleton", "blazepose", full.short_side, short_side=full.short_side),
+    )
+    emit(
+        "skeleton_fps_fast",
+        stage_fps(video, "skeleton", "blazepose", fast.short_side, short_side=fast.short_side),
+    )
+    emit(
+        "flow_dis_fps_full",
+        stage_fps(
+            video,
+            "flow",
+            "dis",
+            full.short_side,
+            short_side=full.flow_side,
+            preset=full.flow_preset,
+        ),
+    )
+    emit(
+        "flow_dis_fps_fast",
+        stage_fps(
+            video,
+            "flow",
+            "dis",
+            fast.short_side,
+            short_side=fast.flow_side,
+            preset=fast.flow_preset,
+        ),
+    )
+    emit("flow_farneback256_fps", stage_fps(video, "flow", "farneback", 256, short_side=256))
+    emit("audio_x_realtime", audio_speed(video))
+    naive = None
+    if not args.skip_baseline:
+        naive = naive_loop_fps(video) / fps
+        emit("naive_loop_x_realtime", naive)
+    fast_run = profile_speed(video, "fast")
+    emit("fast_profile_x_realtime", fast_run["realtime_factor"])
+    emit("fast_profile_cpu_bound_x_realtime", fast_run["cpu_bound_realtime_factor"])
+    full_run = profile_speed(video, "full")
+    emit("full_profile_x_realtime", full_run["realtime_factor"])
+    emit("full_profile_cpu_bound_x_realtime", full_run["cpu_bound_realtime_factor"])
+    if naive:
+        emit("full_profile_over_naive_loop", full_run["realtime_factor"] / naive)
+    emit("profile_runs", {"fast": fast_run, "full": full_run})
+    emit("peak_rss_mb_this_process", peak_rss_mb())
+    if args.long_minutes > 0:
+        long = long_video(video, args.long_minutes, data_dir() / "cache" / "bench")
+        emit(
+            f"long_{args.long_minutes:g}min_{args.long_profile}",
+            long_run_memory(long, args.long_profile),
+        )
+    emit("load_average_1min_after", os.getloadavg()[0])
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

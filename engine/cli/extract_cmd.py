@@ -1,0 +1,164 @@
+"""``aqa extract`` (tracks of a video, cached) and ``aqa render`` (overlays on the video)."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.cli.output import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract", help="extract skeleton, optical flow and audio tracks (cached)")
+    p.add_argument("video", type=Path, help="video file")
+    p.add_argument(
+        "--modalities",
+        default="skeleton,flow,audio",
+        help="comma-separated, optionally with a backend: skeleton,flow:farneback,audio",
+    )
+    p.add_argument("--profile", choices=["fast", "full"], default="full")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--no-cache", action="store_true", help="recompute even when cached")
+    p.add_argument("--session", type=int, help="attach the result to this session's recording")
+    p.add_argument("--item", help="protocol item of the recording (with --session)")
+    p.add_argument("--view", help="camera view of the recording (with --session)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_extract)
+
+    r = sub.add_parser("render", help="draw the skeleton and/or optical flow on the video")
+    r.add_argument("video", type=Path, help="video file")
+    r.add_argument("--overlay", default="skeleton,flow", help="skeleton, flow or both")
+    r.add_argument(
+        "-o", "--output", type=Path, required=True, help="out.mp4, or out.png with --frame"
+    )
+    r.add_argument("--frame", type=int, help="render only this frame (0-based) to an image")
+    r.add_argument("--short-side", type=int, default=720, help="output size (default 720)")
+    r.add_argument("--profile", choices=["fast", "full"], default="full")
+    r.set_defaults(func=run_render)
+
+
+class StageBars:
+    """One tqdm bar per stage, created when the stage first reports; a callback for engine work."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict = {}
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = tqdm(
+                total=1000,
+                desc=f"{stage:>8}",
+                position=len(self.bars),
+                leave=True,
+                file=sys.stderr,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}",
+            )
+            self.bars[stage] = bar
+        bar.update(max(0, int(fraction * 1000) - bar.n))
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from engine.errors import InputError
+    from engine.extract.pipeline import extract
+
+    if (args.session is None) != (args.item is None):
+        raise InputError("--session and --item go together: give both or neither.")
+    store = None
+    if args.session is not None:
+        from engine.extract.attach import check_target
+        from engine.store import Store
+
+        store = Store()
+        check_target(store, args.session, args.item)
+        session = store.session(args.session)
+        text = {"protocol": session["protocol"], "item": args.item}
+        text["examination"] = session["notes"] or ""
+    else:
+        text = {}
+    bars = StageBars(enabled=sys.stderr.isatty())
+    try:
+        result = extract(
+            args.video,
+            modalities=args.modalities,
+            profile=args.profile,
+            device=args.device,
+            use_cache=not args.no_cache,
+            backend_options={"text": text} if text else None,
+            progress=bars,
+        )
+        attached = None
+        if store is not None:
+            from engine.extract.attach import attach
+
+            attached = attach(store, result, args.session, args.item, view=args.view)
+    finally:
+        bars.close()
+        if store is not None:
+            store.close()
+    if args.json:
+        data = result.to_dict()
+        if attached is not None:
+            data.update(attached)
+        print_json(data)
+    else:
+        _print_summary(result)
+        if attached is not None:
+            print(f"  attached to recording {attached['recording_id']} of session {args.session}")
+    if not result.ok:
+        reasons = "; ".join(f"{m}: {r.reason}" for m, r in result.modalities.items())
+        print(f"aqa: nothing could be extracted from {args.video} ({reasons}).", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_summary(result) -> None:
+    data = result.to_dict()
+    print(
+        f"{data['video']}: profile {data['profile']}, device {data['device']}, "
+        f"{data['seconds']:.1f} s ({data['realtime_factor']}x real time)"
+    )
+    if data["decode"].get("bad_packets") or data["decode"].get("corrupt_frames"):
+        d = data["decode"]
+        print(
+            f"  damaged: {d['bad_packets']} packets skipped, {d['corrupt_frames']} frames flagged"
+        )
+    for modality, r in data["modalities"].items():
+        line = f"  {modality}: {r['status']}"
+        if r["reason"]:
+            line += f" ({r['reason']})"
+        if r["status"] == "ok":
+            line += f", {r['frames']} frames, {r['seconds']:.1f} s"
+            if r["detection_rate"] is not None:
+                line += f", person detected in {r['detection_rate']:.0%}"
+            line += " (cached)" if r["cached"] else ""
+        print(line)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from engine.render import render
+
+    overlays = [o.strip() for o in args.overlay.split(",") if o.strip()]
+    bars = StageBars(enabled=sys.stderr.isatty())
+    try:
+        out = render(
+            args.video,
+            args.output,
+            overlays=overlays,
+            frame=args.frame,
+            short_side=args.short_side,
+            profile=args.profile,
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    print(out)
+    return 0

@@ -1,0 +1,1 @@
+"""Per-frame extraction backends: skeleton, optical flow, audio."""

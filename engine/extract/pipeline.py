@@ -1,0 +1,423 @@
+"""Extraction of one video: probe, hash, decode once, feed every frame backend, log-mel the audio.
+
+Decoding runs in a producer thread; each frame backend runs in its own thread behind a small
+bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. Results are
+cached per backend (see ``engine.cache``); a cancelled run writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.cache import Cache, cache_key
+from engine.device import check_request
+from engine.errors import AqaError, Cancelled, MissingWeightsError
+from engine.extract import registry
+from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
+from engine.extract.tracks import Track
+from engine.hashing import file_sha256
+from engine.jobs import CancelToken
+from engine.media.decode import VideoDecoder, decode_audio
+from engine.media.probe import probe
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+DEFAULT_MODALITIES = ("skeleton", "flow", "audio")
+QUEUE_FRAMES = 8
+_END = object()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work per second of video: the frame rate and sizes fed to the frame backends."""
+
+    name: str
+    fps: float | None
+    short_side: int
+    flow_side: int
+    flow_preset: str
+
+    def options(self, modality: str) -> dict[str, Any]:
+        if modality == "skeleton":
+            return {"short_side": self.short_side}
+        if modality == "flow":
+            return {"short_side": self.flow_side, "preset": self.flow_preset}
+        return {}
+
+
+PROFILES = {
+    "fast": Profile("fast", fps=10.0, short_side=360, flow_side=160, flow_preset="ultrafast"),
+    "full": Profile("full", fps=None, short_side=480, flow_side=256, flow_preset="ultrafast"),
+}
+
+
+@dataclass
+class ModalityResult:
+    """What happened to one modality; ``track`` is the data (left out of ``to_dict``)."""
+
+    modality: str
+    backend: str
+    status: str
+    reason: str = ""
+    version: str = ""
+    device: str = "cpu"
+    frames: int = 0
+    detection_rate: float | None = None
+    seconds: float = 0.0
+    cache_key: str | None = None
+    cached: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    track: Track | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("track")
+        return data
+
+
+@dataclass
+class ExtractionResult:
+    video: str
+    sha256: str
+    profile: str
+    device: str
+    media: dict[str, Any]
+    decode: dict[str, Any]
+    seconds: float
+    modalities: dict[str, ModalityResult]
+
+    @property
+    def ok(self) -> bool:
+        return any(r.status == "ok" for r in self.modalities.values())
+
+    def track(self, modality: str) -> Track | None:
+        result = self.modalities.get(modality)
+        return result.track if result is not None and result.status != "error" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        duration = self.media.get("duration_s") or 0.0
+        return {
+            "video": self.video,
+            "sha256": self.sha256,
+            "profile": self.profile,
+            "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "realtime_factor": round(duration / self.seconds, 2) if self.seconds > 0 else None,
+            "media": self.media,
+            "decode": self.decode,
+            "modalities": {m: r.to_dict() for m, r in self.modalities.items()},
+        }
+
+
+def parse_modalities(text: str | Iterable[str]) -> list[tuple[str, str | None]]:
+    """``"skeleton,flow:farneback"`` -> [("skeleton", None), ("flow", "farneback")]."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    parsed = []
+    for item in items:
+        item = item.strip()
+        if item:
+            modality, _, backend = item.partition(":")
+            registry.get(modality, backend or None)  # refuses unknown names with a sentence
+            parsed.append((modality, backend or None))
+    return parsed
+
+
+def extract(
+    video: Path | str,
+    modalities: str | Iterable[str] = DEFAULT_MODALITIES,
+    profile: str | Profile = "full",
+    device: str = "auto",
+    cache: Cache | None = None,
+    use_cache: bool = True,
+    backend_options: dict[str, dict[str, Any]] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> ExtractionResult:
+    """Extract the requested modalities of ``video``; raises only when the video is unusable."""
+    started = time.perf_counter()
+    video = Path(video)
+    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    cancel = cancel or CancelToken()
+    report = progress or (lambda fraction, stage: None)
+    wanted = parse_modalities(modalities)
+    # The CUDA check (a torch import) runs only when a requested backend could use CUDA.
+    gpu_capable = any("cuda" in registry.get(m, n).devices for m, n in wanted)
+    requested = check_request(device)
+    used_device = (
+        registry.resolve_device(requested) if gpu_capable or requested == "cuda" else "cpu"
+    )
+    info = probe(video)
+    report(0.0, "hash")
+    sha = file_sha256(video)
+    report(1.0, "hash")
+    cache = cache or Cache()
+
+    results: dict[str, ModalityResult] = {}
+    built: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
+    for modality, name in wanted:
+        spec = registry.get(modality, name)
+        options = {**prof.options(modality), **(backend_options or {}).get(modality, {})}
+        result = ModalityResult(modality, spec.name, status="pending", device=used_device)
+        results[modality] = result
+        try:
+            backend = spec.build(device=used_device, **options)
+        except MissingWeightsError as exc:
+            result.status, result.reason = "missing", str(exc)
+            continue
+        except AqaError as exc:
+            result.status, result.reason = "error", str(exc)
+            continue
+        result.version, result.device = backend.version, backend.device
+        result.params = backend.params()
+        built.append((result, spec, backend))
+
+    # Frames are decoded once, at the largest short side any frame backend asks for.
+    sides = [b.short_side for _, s, b in built if s.kind == "frames" and b.short_side]
+    decode_side = max(sides, default=prof.short_side)
+    decode_params = {"fps": prof.fps, "short_side": decode_side}
+    frame_jobs: list[tuple[ModalityResult, FrameBackend]] = []
+    audio_jobs: list[tuple[ModalityResult, AudioBackend]] = []
+    text_jobs: list[tuple[ModalityResult, Any]] = []
+    # rgb crops around the person: it waits for the skeleton's boxes and decodes a second time.
+    after_skeleton: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
+
+    def cached(result, spec, backend) -> bool:
+        key_params = dict(result.params)
+        if spec.kind == "frames":
+            key_params["decode"] = decode_params
+        result.cache_key = cache_key(
+            sha, "track", f"{result.modality}/{spec.name}", backend.version, key_params
+        )
+        found = cache.load(result.cache_key, Track.read) if use_cache else None
+        if found is not None:
+            _finish(result, found, cached=True, seconds=0.0)
+            report(1.0, result.modality)
+        return found is not None
+
+    for result, spec, backend in built:
+        if result.modality == "rgb" and "skeleton" in results and hasattr(backend, "box_key"):
+            after_skeleton.append((result, spec, backend))
+        elif cached(result, spec, backend):
+            continue
+        elif spec.kind == "frames":
+            frame_jobs.append((result, backend))
+        elif spec.kind == "text":
+            text_jobs.append((result, backend))
+        else:
+            audio_jobs.append((result, backend))
+    for result, backend in text_jobs:
+        _finish(result, backend.run(cancel=cancel), cached=False, seconds=0.0)
+
+    decode_stats: dict[str, Any] = {}
+    # Audio runs in its own thread, alongside the frame backends.
+    audio_failure: list[BaseException] = []
+    audio_thread = threading.Thread(
+        target=_run_audio_jobs,
+        args=(video, audio_jobs, report, cancel, audio_failure),
+        name="extract-audio",
+        daemon=True,
+    )
+    try:
+        audio_thread.start()
+        if frame_jobs:
+            decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side)
+            _run_frames(decoder, frame_jobs, report, cancel)
+            stats = decoder.stats
+            decode_stats = {
+                "frames_decoded": stats.decoded,
+                "frames_used": stats.yielded,
+                "bad_packets": stats.bad_packets,
+                "corrupt_frames": stats.corrupt_frames,
+                "ended_early": stats.ended_early,
+                "short_side": decode_side,
+                "fps": decoder.output_fps,
+            }
+        for result, spec, backend in after_skeleton:
+            skeleton = results["skeleton"]
+            if skeleton.status == "ok" and skeleton.track is not None:
+                backend.use_person_boxes(skeleton.track, skeleton.cache_key)
+                result.params = backend.params()
+            if not cached(result, spec, backend):
+                second = VideoDecoder(video, fps=prof.fps, short_side=decode_side)
+                _run_frames(second, [(result, backend)], report, cancel)
+        while audio_thread.is_alive():
+            audio_thread.join(timeout=0.1)
+    except KeyboardInterrupt as exc:
+        cancel.cancel()
+        audio_thread.join()
+        raise Cancelled("Extraction was cancelled; nothing was saved.") from exc
+    except BaseException:
+        cancel.cancel()
+        audio_thread.join()
+        raise
+    if audio_failure:
+        raise audio_failure[0]
+
+    for result in results.values():
+        if result.track is not None and not result.cached and _cacheable(result):
+            cache.save(result.cache_key, result.track.write)
+    return ExtractionResult(
+        video=str(video),
+        sha256=sha,
+        profile=prof.name,
+        device=used_device,
+        media=info.to_dict(),
+        decode=decode_stats,
+        seconds=time.perf_counter() - started,
+        modalities=results,
+    )
+
+
+def _cacheable(result: ModalityResult) -> bool:
+    return result.status == "ok" or (result.status == "missing" and result.cache_key is not None)
+
+
+def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) -> None:
+    result.track = track
+    result.status, result.reason = track.status, track.reason
+    result.frames = track.frames
+    result.cached = cached
+    result.seconds = round(seconds, 3)
+    if "detection_rate" in track.meta:
+        result.detection_rate = track.meta["detection_rate"]
+
+
+def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:
+    try:
+        for result, backend in jobs:
+            _run_audio(video, result, backend, report, cancel)
+    except BaseException as exc:  # re-raised by the caller's thread
+        failure.append(exc)
+
+
+def _run_audio(video, result, backend, report: Progress, cancel: CancelToken) -> None:
+    report(0.0, result.modality)
+    start = time.perf_counter()
+    try:
+        track = backend.run(decode_audio(video, cancel=cancel), cancel=cancel)
+    except Cancelled:
+        raise
+    except Exception as exc:  # one modality failing never stops the others
+        log.exception("audio backend failed")
+        result.status, result.reason = "error", _sentence(exc)
+        return
+    _finish(result, track, cached=False, seconds=time.perf_counter() - start)
+    report(1.0, result.modality)
+
+
+class _Worker(threading.Thread):
+    """Feeds frames from its queue to one backend; a failure is kept, and the queue drained."""
+
+    def __init__(self, result: ModalityResult, backend: FrameBackend, cancel: CancelToken):
+        super().__init__(name=f"extract-{result.modality}", daemon=True)
+        self.result, self.backend, self.cancel = result, backend, cancel
+        self.inbox: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.done = 0
+        self.busy = 0.0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            frame = self.inbox.get()
+            if frame is _END:
+                return
+            if self.error is not None or self.cancel.cancelled:
+                continue
+            start = time.perf_counter()
+            try:
+                self.backend.update(frame)
+            except Exception as exc:
+                log.exception("%s backend failed", self.result.modality)
+                self.error = exc
+            self.busy += time.perf_counter() - start
+            self.done += 1
+
+
+def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken) -> None:
+    stream = StreamInfo(
+        width=decoder.size[0],
+        height=decoder.size[1],
+        scale=decoder.scale,
+        fps=decoder.output_fps,
+        expected_frames=decoder.expected_frames(),
+    )
+    workers = [_Worker(result, backend, cancel) for result, backend in jobs]
+    for worker in workers:
+        worker.backend.start(stream)
+        worker.start()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for frame in decoder.frames(cancel=cancel):
+                for worker in workers:
+                    _put(worker.inbox, frame, cancel)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            for worker in workers:
+                _put(worker.inbox, _END, None)
+
+    producer = threading.Thread(target=produce, name="extract-decode", daemon=True)
+    expected = max(stream.expected_frames, 1)
+    try:
+        producer.start()
+        while producer.is_alive() or any(w.is_alive() for w in workers):
+            report(min(decoder.stats.yielded / expected, 1.0), "decode")
+            for worker in workers:
+                report(min(worker.done / expected, 1.0), worker.result.modality)
+            producer.join(timeout=0.1)
+            if not producer.is_alive():
+                for worker in workers:
+                    worker.join(timeout=0.1)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        producer.join()
+        for worker in workers:
+            worker.join()
+        raise
+    if failure:
+        raise failure[0]
+    cancel.check()
+    report(1.0, "decode")
+    for worker in workers:
+        result = worker.result
+        if worker.error is not None:
+            result.status, result.reason = "error", _sentence(worker.error)
+            continue
+        try:
+            track = worker.backend.finish()
+        except Exception as exc:
+            log.exception("%s backend failed at the end", result.modality)
+            result.status, result.reason = "error", _sentence(exc)
+            continue
+        _finish(result, track, cached=False, seconds=worker.busy)
+        report(1.0, result.modality)
+
+
+def _put(inbox: queue.Queue, item, cancel: CancelToken | None) -> None:
+    """Put with a timeout loop so a cancelled run never blocks on a full queue."""
+    while True:
+        try:
+            inbox.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if cancel is not None and cancel.cancelled:
+                try:
+                    inbox.get_nowait()
+                except queue.Empty:
+                    pass
+
+
+def _sentence(exc: BaseException) -> str:
+    if isinstance(exc, AqaError):
+        return str(exc)
+    return f"the backend failed ({type(exc).__name__}: {exc})."

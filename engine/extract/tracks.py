@@ -1,0 +1,84 @@
+"""Per-frame results of one backend on one video (a *track*), saved as a single ``.npz`` file.
+
+A track holds named arrays whose first axis is the frame (or audio frame) axis, the ``times`` of
+those rows in seconds, and a small JSON-able ``meta`` dict. Files are read with
+``allow_pickle=False``: nothing but numbers and one JSON string is ever loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Status = Literal["ok", "missing", "error"]
+META_KEY = "__meta__"
+
+
+@dataclass
+class Track:
+    """One modality's result. ``status`` is ok / missing / error and ``reason`` says why not ok."""
+
+    modality: str
+    backend: str
+    version: str
+    params: dict[str, Any]
+    status: Status = "ok"
+    reason: str = ""
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return int(len(self.times))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "modality": self.modality,
+            "backend": self.backend,
+            "version": self.version,
+            "params": self.params,
+            "status": self.status,
+            "reason": self.reason,
+            "meta": self.meta,
+        }
+
+    def write(self, fh) -> None:
+        """Write to an open binary file (the cache renames it into place afterwards)."""
+        payload = {f"a_{name}": value for name, value in self.arrays.items()}
+        payload["times"] = np.asarray(self.times, dtype=np.float64)
+        payload[META_KEY] = np.array(json.dumps(self.header(), default=_jsonable))
+        np.savez(fh, **payload)
+
+    @classmethod
+    def read(cls, path: Path) -> Track:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data[META_KEY]))
+            arrays = {k[2:]: data[k] for k in data.files if k.startswith("a_")}
+            times = data["times"]
+        return cls(times=times, arrays=arrays, **header)
+
+
+def missing(modality: str, backend: str, version: str, params: dict, reason: str) -> Track:
+    return Track(modality, backend, version, params, status="missing", reason=reason)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-able: {type(value).__name__}")

@@ -1,0 +1,120 @@
+"""Where grading models live and how one is loaded for grading.
+
+A model is a checkpoint directory (``models.checkpoint``: safetensors + card) registered in the
+store per (protocol, item). Models trained here live under ``<data dir>/models``; the demo models
+ship in ``resources/models/<protocol>/<item>`` and are registered (active, DEMO) the first time an
+item without a model is graded.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import MissingWeightsError
+from engine.paths import data_dir, resources_dir
+from engine.store import Store
+
+RESOURCE = "resource:"
+
+
+def demo_dir(protocol: str, item: str) -> Path:
+    return resources_dir() / "models" / protocol / item
+
+
+def trained_dir(protocol: str, item: str, name: str, version: int) -> Path:
+    return data_dir() / "models" / protocol / item / f"{name}-v{version}"
+
+
+def resolve(path: str) -> Path:
+    """A stored model path; demo models are stored relative to the installed resources."""
+    if path.startswith(RESOURCE):
+        return resources_dir() / path[len(RESOURCE) :]
+    return Path(path)
+
+
+def model_for(store: Store, protocol: str, item: str) -> dict[str, Any]:
+    """The active model of (protocol, item), registering the shipped demo model if there is none."""
+    active = store.active_model(protocol, item)
+    if active is not None:
+        return active
+    folder = demo_dir(protocol, item)
+    if not (folder / "card.json").exists():
+        raise MissingWeightsError(
+            f"There is no model for {protocol} / {item} yet: rate some recordings and run "
+            f"`aqa train --protocol {protocol} --item {item}`."
+        )
+    from models.checkpoint import read_card
+
+    card = read_card(folder)
+    return store.register_model(
+        protocol,
+        item,
+        card["name"],
+        f"{RESOURCE}models/{protocol}/{item}",
+        card,
+        card.get("metrics"),
+        demo=True,
+        status="active",
+        actor="aqa",
+    )
+
+
+@dataclass
+class LoadedModel:
+    model_id: str
+    version: int
+    demo: bool
+    card: dict[str, Any]
+    network: Any  # a models.build network in eval mode
+    segmenting: str
+    anchors: np.ndarray | None  # prototype anchor values (0..1) of prototype networks
+    device: str
+
+    def predict(self, features: dict[str, np.ndarray], used: list[str]) -> tuple[float, np.ndarray]:
+        """Normalised score and grade probabilities from [T, D] features of the ``used`` ones."""
+        import torch
+
+        from engine.training.datasets import crop_or_pad, input_lengths
+
+        net = self.network
+        lengths = input_lengths(net)
+        cut = crop_or_pad({m: features[m] for m in net.modalities}, lengths, None)
+        batch = {
+            m: torch.as_tensor(cut[m], dtype=torch.float32, device=self.device)[None]
+            for m in net.modalities
+        }
+        available = torch.tensor([[m in used for m in net.modalities]], device=self.device)
+        with torch.inference_mode():
+            out = net(batch, available)
+        return float(out.score[0]), out.grade_probs[0].float().cpu().numpy()
+
+
+def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
+    """Load a registered model onto the device (CUDA when asked for or available)."""
+    from engine.extract.registry import resolve_device
+    from models.checkpoint import CheckpointError, load
+
+    used_device = resolve_device(device)
+    folder = resolve(row["path"])
+    try:
+        network = load(folder, device=used_device)
+    except (CheckpointError, OSError) as exc:
+        raise MissingWeightsError(
+            f"Model {row['name']} v{row['version']} for {row['item']} cannot be loaded from "
+            f"{folder} ({exc})."
+        ) from exc
+    network.eval()
+    anchors = getattr(network, "grades", None)
+    card = row["card"]
+    return LoadedModel(
+        model_id=f"{row['name']}/{row['protocol']}/{row['item']}/v{row['version']}",
+        version=row["version"],
+        demo=bool(row["demo"]),
+        card=card,
+        network=network,
+        segmenting=card.get("extras", {}).get("segmenting", "clips:32"),
+        anchors=None if anchors is None else anchors.float().cpu().numpy(),
+        device=used_device,
+    )

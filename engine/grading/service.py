@@ -1,0 +1,212 @@
+"""Grading a recording: extract what is not cached, run the item's active model on whatever
+modalities are available, and store the proposal next to the clinician's grades."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import AqaError, InputError
+from engine.features import Segmenting, build_features
+from engine.grading.distribution import propose
+from engine.grading.model_files import LoadedModel, load_model, model_for
+from engine.jobs import CancelToken
+from engine.protocols import Item, get_protocol
+from engine.store import Store
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+EXTRACTED = ("skeleton", "flow", "audio", "rgb", "text")
+
+
+@dataclass
+class GradeResult:
+    """One proposal (also what gets stored as an assessment row)."""
+
+    model_id: str
+    grade_probs: list[float]
+    expected_score: float
+    grade: float
+    uncertain: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "grade_probs": self.grade_probs,
+            "expected_score": self.expected_score,
+            "grade": self.grade,
+            "uncertain": int(self.uncertain),
+            "details": self.details,
+        }
+
+
+def grade_recording(
+    store: Store,
+    recording_id: int,
+    model_id: int | None = None,
+    modalities: list[str] | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any]:
+    """Grade a stored recording and store the assessment; returns the stored row."""
+    recording = store.recording(recording_id)
+    session = store.session(recording["session_id"])
+    protocol = session["protocol"]
+    model_row = store.model(model_id) if model_id else model_for(store, protocol, recording["item"])
+    result = grade_video(
+        Path(recording["path"]),
+        protocol,
+        recording["item"],
+        load_model(model_row, device),
+        modalities,
+        device,
+        notes=session["notes"] or "",
+        progress=progress,
+        cancel=cancel,
+    )
+    return store.add_assessment(recording_id, result.row())
+
+
+def grade_video(
+    video: Path,
+    protocol_id: str,
+    item_id: str,
+    model: LoadedModel,
+    modalities: list[str] | None = None,
+    device: str = "auto",
+    notes: str = "",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> GradeResult:
+    """Grade one video file with ``model`` (nothing is stored)."""
+    from engine.extract.pipeline import extract
+
+    item = get_protocol(protocol_id).item(item_id)
+    wanted = [m for m in model.network.modalities if modalities is None or m in modalities]
+    if not wanted:
+        raise InputError(
+            f"The model reads {', '.join(model.network.modalities)}; none of them was asked for."
+        )
+    extracted = [m for m in wanted if m in EXTRACTED]
+    options = {"text": {"protocol": protocol_id, "item": item_id, "notes": notes}}
+    report = progress or (lambda fraction, stage: None)
+    result = extract(
+        video,
+        extracted,
+        profile=model.card.get("extras", {}).get("profile", "full"),
+        device=device,
+        backend_options={m: o for m, o in options.items() if m in extracted},
+        progress=report,
+        cancel=cancel,
+    )
+    tracks = {m: result.track(m) if m in extracted else None for m in model.network.modalities}
+    features = build_features(
+        tracks, Segmenting.parse(model.segmenting), dims=dict(model.network.input_dims)
+    )
+    missing = {
+        m: (result.modalities[m].reason or "no usable data")
+        if m in result.modalities
+        else "not asked for"
+        for m in model.network.modalities
+        if m not in features.mask or not features.mask[m]
+    }
+    for m in model.network.modalities:
+        if modalities is not None and m not in modalities:
+            missing[m] = "left out by the user"
+    used = [m for m in model.network.modalities if m not in missing]
+    if not used:
+        reasons = "; ".join(f"{m}: {why}" for m, why in missing.items())
+        raise InputError(
+            f"No modality the model reads could be extracted from {video} ({reasons})."
+        )
+    report(0.95, "grade")
+    score, probs = model.predict(features.features, used)
+    proposal = propose(item, score, probs, model.anchors)
+    contributions = _contributions(model, features.features, used, score, item)
+    details: dict[str, Any] = {
+        "grades": proposal.grades,
+        "entropy": round(proposal.entropy, 4),
+        "margin": round(proposal.margin, 4),
+        "modalities_used": used,
+        "modalities_missing": missing,
+        "contributions": contributions,
+        "device": result.device,
+        "demo": bool(model.demo),
+        "model": {"name": model.card.get("name"), "preset": model.card.get("preset"),
+                  "version": model.version, "metrics": model.card.get("metrics")},
+    }  # fmt: skip
+    details.update(_measurement(tracks.get("skeleton"), protocol_id, item, proposal.grade))
+    return GradeResult(
+        model_id=model.model_id,
+        grade_probs=proposal.probs,
+        expected_score=proposal.expected,
+        grade=proposal.grade,
+        uncertain=proposal.uncertain,
+        details=details,
+    )
+
+
+def _contributions(model: LoadedModel, features, used, score: float, item: Item) -> dict:
+    """How much the expected score moves (item units) when each used modality is left out."""
+    if len(used) < 2:
+        return {m: 1.0 for m in used}
+    span = item.high - item.low
+    moves = {}
+    for m in used:
+        without, _ = model.predict(features, [u for u in used if u != m])
+        moves[m] = round(abs(score - without) * span, 4)
+    return moves
+
+
+def _measurement(track, protocol_id: str, item: Item, model_grade: float) -> dict[str, Any]:
+    """The kinematic measurement of the item and whether the model's grade disagrees with it."""
+    if track is None or not track.ok:
+        return {}
+    from engine.kinematics.measure import measure
+    from engine.kinematics.skeleton import SkeletonSeries
+
+    try:
+        found = measure(SkeletonSeries.from_track(track), protocol_id, item.id)
+    except AqaError as exc:
+        return {"measurement_text": str(exc)}
+    if found.method is None:
+        return {}
+    out = {
+        "measurement": {"value": found.value, "unit": found.unit, "method": found.method},
+        "measurement_text": found.summary(),
+    }
+    if found.grade is not None:
+        out["criterion_grade"] = found.grade
+        out["disagrees_with_measurement"] = bool(found.grade != model_grade)
+    return out
+
+
+def grade_session(
+    store: Store,
+    session_id: int,
+    again: bool = False,
+    device: str = "auto",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> list[dict[str, Any]]:
+    """Grade every recording of a session that has no proposal yet (all with ``again``).
+
+    Each proposal is stored as soon as it is made, so a crash or Ctrl-C loses at most the
+    recording in progress and a second run picks up where the first stopped.
+    """
+    store.session(session_id)
+    todo = [
+        r for r in store.recordings(session_id) if again or not store.latest_assessment(r["id"])
+    ]
+    report = progress or (lambda fraction, stage: None)
+    rows = []
+    for n, rec in enumerate(todo):
+
+        def step(fraction: float, stage: str, n: int = n, item: str = rec["item"]) -> None:
+            report((n + fraction) / len(todo), f"{item}: {stage}")
+
+        rows.append(grade_recording(store, rec["id"], device=device, progress=step, cancel=cancel))
+    return rows

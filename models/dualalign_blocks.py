@@ -1,0 +1,98 @@
+"""Building blocks of DualAlign: token embedding, cross-modal attention, temporal modulation."""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class TokenEmbed(nn.Module):
+    """Per-token linear embedding of one modality's features into the model width.
+
+    No normalisation here: a feature's magnitude can carry the grade; the attention blocks
+    normalise their own inputs (pre-norm).
+    """
+
+    def __init__(self, in_dim: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x)
+
+
+class CrossModalBlock(nn.Module):
+    """Tokens of one stream attend to the tokens of another modality (pre-norm, residual).
+
+    ``q`` [B, Tq, D] attends over the tokens ``kv`` [B, Tk, D] of the *same* sample, then a
+    feed-forward layer refines the result. Where ``kv_ok`` [B] is False (the other modality is
+    missing for that sample) the block is the identity for that sample, so the missing modality's
+    values cannot reach the output.
+    """
+
+    def __init__(self, dim: int, heads: int, ffn_mult: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"Width {dim} is not divisible by {heads} heads.")
+        self.heads = heads
+        self.norm_q = nn.LayerNorm(dim)
+        self.norm_kv = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_mult * dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(ffn_mult * dim, dim),
+        )
+        self.drop = nn.Dropout(dropout)
+        self.attn_dropout = dropout
+
+    def _split(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape
+        return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, q: Tensor, kv: Tensor, kv_ok: Tensor) -> Tensor:
+        b, t, d = q.shape
+        query = self._split(self.q(self.norm_q(q)))
+        key, value = self.kv(self.norm_kv(kv)).chunk(2, dim=-1)
+        attn = F.scaled_dot_product_attention(
+            query,
+            self._split(key),
+            self._split(value),
+            dropout_p=self.attn_dropout if self.training else 0.0,
+        )
+        attn = self.out(attn.transpose(1, 2).reshape(b, t, d))
+        gate = kv_ok.view(b, 1, 1)
+        x = q + torch.where(gate, self.drop(attn), 0.0)
+        return x + torch.where(gate, self.drop(self.ffn(self.norm_ffn(x))), 0.0)
+
+
+class TemporalModulation(nn.Module):
+    """Gated depth-wise temporal convolution over a token sequence (DualAlign Eq. 13).
+
+    Each token is modulated by its temporal neighbourhood: ``x + W(conv_t(LN x) * sigmoid(G LN x))``
+    followed by a feed-forward layer; the sequence length is preserved.
+    """
+
+    def __init__(self, dim: int, kernel: int, ffn_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.conv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.gate = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_mult * dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(ffn_mult * dim, dim),
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.norm(x)
+        local = self.conv(y.transpose(1, 2)).transpose(1, 2)
+        x = x + self.drop(self.proj(local * torch.sigmoid(self.gate(y))))
+        return x + self.drop(self.ffn(self.norm_ffn(x)))

@@ -1,0 +1,214 @@
+"""``engine.extract.pipeline.extract`` and ``aqa extract`` on real clips and on bad input."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import videos
+
+from engine.cache import Cache
+from engine.cli import main
+from engine.errors import Cancelled, MediaError
+from engine.extract.pipeline import extract
+from engine.jobs import CancelToken
+
+
+def _cache_files(home: Path) -> list[Path]:
+    return [p for p in (home / "cache").rglob("*") if p.is_file()] if home.exists() else []
+
+
+def test_demo_clip_all_modalities(demo_clip, pose_models, aqa_home):
+    result = extract(demo_clip, profile="fast")
+    mods = result.modalities
+    assert {m: r.status for m, r in mods.items()} == {
+        "skeleton": "ok",
+        "flow": "ok",
+        "audio": "ok",
+    }
+    assert mods["skeleton"].frames == 30 == mods["flow"].frames  # 3 s at 10 fps
+    assert mods["skeleton"].detection_rate > 0.8
+    assert mods["audio"].frames == pytest.approx(298, abs=3)
+    coco = result.track("skeleton")["coco17"]
+    detected = result.track("skeleton")["detected"]
+    assert coco.shape == (30, 17, 3) and result.track("skeleton")["landmarks33"].shape[1:] == (
+        33,
+        5,
+    )
+    xy = coco[detected][..., :2]
+    assert xy[..., 0].max() <= 640 * 1.2 and xy[..., 1].max() <= 360 * 1.2
+    assert result.decode["frames_decoded"] == 90 and result.decode["bad_packets"] == 0
+    assert len(_cache_files(aqa_home)) == 3
+
+    again = extract(demo_clip, profile="fast")
+    assert all(r.cached for r in again.modalities.values())
+    np.testing.assert_array_equal(again.track("skeleton")["coco17"], coco)
+    assert again.decode == {}  # nothing was decoded the second time
+
+
+def test_cli_json(demo_clip, pose_models, capsys):
+    code = main(["extract", str(demo_clip), "--profile", "fast", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["profile"] == "fast" and data["device"] == "cpu"
+    for modality in ("skeleton", "flow", "audio"):
+        entry = data["modalities"][modality]
+        assert entry["status"] == "ok" and entry["reason"] == ""
+        assert len(entry["cache_key"]) == 64 and entry["frames"] > 0 and entry["seconds"] >= 0
+    assert data["modalities"]["skeleton"]["detection_rate"] > 0.8
+    assert data["modalities"]["flow"]["detection_rate"] is None
+
+
+def test_nobody_visible_and_no_audio(tmp_path, pose_models, capsys):
+    path = videos.nobody(tmp_path / "empty room.mp4", seconds=1.0)
+    assert main(["extract", str(path), "--profile", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "skeleton: missing (no person detected)" in out
+    assert "audio: missing (no audio track)" in out
+    assert "flow: ok" in out
+
+
+def test_pose_models_unavailable_offline(demo_clip, offline, capsys):
+    code = main(["extract", str(demo_clip), "--profile", "fast", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)["modalities"]
+    assert data["skeleton"]["status"] == "missing"
+    assert "pose_detection.tflite" in data["skeleton"]["reason"]
+    assert data["flow"]["status"] == "ok" and data["audio"]["status"] == "ok"
+
+
+def test_only_missing_modalities_is_a_failed_job(tmp_path, capsys):
+    path = videos.nobody(tmp_path / "silent.mp4", seconds=0.5)
+    assert main(["extract", str(path), "--modalities", "audio"]) == 1
+    assert "nothing could be extracted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["zero", "text", "audio-only", "truncated", "missing"])
+def test_bad_input_fails_cleanly(kind, tmp_path, demo_clip, aqa_home, capsys):
+    path = {
+        "zero": lambda: videos.zero_byte(tmp_path / "zero.mp4"),
+        "text": lambda: videos.text_named_mp4(tmp_path / "text.mp4"),
+        "audio-only": lambda: videos.write_audio_only(tmp_path / "sound.mp4"),
+        "truncated": lambda: videos.truncated(demo_clip, tmp_path / "cut.mp4"),
+        "missing": lambda: tmp_path / "nope.mp4",
+    }[kind]()
+    assert main(["extract", str(path), "--modalities", "flow,audio"]) == MediaError.exit_code
+    err = capsys.readouterr().err
+    assert err.startswith("aqa: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert _cache_files(aqa_home) == []
+
+
+def test_corrupt_frames_in_the_middle(demo_clip, tmp_path):
+    path = videos.corrupt_middle(demo_clip, tmp_path / "damaged.mp4", packets=[40, 41, 42])
+    result = extract(path, modalities="flow", profile="fast")
+    assert result.decode["bad_packets"] >= 1
+    assert result.modalities["flow"].status == "ok"
+    assert 15 <= result.modalities["flow"].frames <= 30
+
+
+def test_one_frame_video(demo_video, tmp_path, pose_models):
+    path = videos.one_frame(tmp_path / "one.mp4", src=demo_video)
+    result = extract(path, modalities="skeleton,flow")
+    assert result.modalities["skeleton"].frames == 1
+    assert result.modalities["flow"].status == "missing"
+
+
+def test_rotated_portrait(demo_video, tmp_path, pose_models):
+    path = tmp_path / "phone.mp4"
+    upright = videos.portrait_rotated(demo_video, path, seconds=0.5, short_side=360)
+    result = extract(path, modalities="skeleton", profile="fast")
+    track = result.track("skeleton")
+    assert result.media["rotation"] == 270 and result.media["height"] > result.media["width"]
+    assert track.meta["detection_rate"] > 0.5
+    xy = track["coco17"][track["detected"]][..., :2]
+    height, width = upright.shape[:2]
+    assert xy[..., 0].max() < width * 1.1 and xy[..., 1].max() < height * 1.1
+
+
+def test_odd_path(demo_clip, tmp_path, capsys):
+    path = videos.odd_path_copy(demo_clip, tmp_path)
+    assert main(["extract", str(path), "--modalities", "flow", "--profile", "fast", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["video"] == str(path) and data["modalities"]["flow"]["status"] == "ok"
+
+
+def test_cancel_writes_nothing(demo_clip, pose_models, aqa_home):
+    token = CancelToken()
+
+    def progress(fraction: float, stage: str) -> None:
+        if stage == "skeleton" and fraction > 0.2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        extract(demo_clip, modalities="skeleton,flow", progress=progress, cancel=token)
+    assert [p for p in _cache_files(aqa_home) if p.suffix == ".npz"] == []
+    assert Cache().remove_partials() == 0
+
+
+def test_cuda_requested_without_cuda(demo_clip, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["extract", str(demo_clip), "--device", "cuda"]) == 2
+    assert "CUDA" in capsys.readouterr().err
+
+
+def test_unknown_modality(demo_clip, capsys):
+    assert main(["extract", str(demo_clip), "--modalities", "skeleton,smell"]) == 2
+    assert "no modality called 'smell'" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_real_process(demo_video, pose_model_dir, tmp_path):
+    """SIGINT to ``aqa extract`` while it works: exit 130, one line, no cache file."""
+    exe = Path(sys.executable).with_name("aqa")
+    if not exe.exists():
+        pytest.skip("the aqa console script is not installed next to this Python")
+    home = tmp_path / "home"
+    env = {"AQA_HOME": str(home), "AQA_POSE_MODELS": str(pose_model_dir), "PATH": "/usr/bin"}
+    cmd = [exe, "extract", demo_video, "--modalities", "skeleton,flow", "--no-cache"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not home.exists() and proc.poll() is None:
+        time.sleep(0.05)  # the data folder appears once the video is probed and hashed
+    time.sleep(1.0)
+    if proc.poll() is not None:
+        pytest.skip("the extraction finished before it could be interrupted")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "cancelled" in err and "Traceback" not in err
+    assert not [p for p in (home / "cache").rglob("*.npz")]
+
+
+def test_attach_to_a_session_recording(demo_clip, tmp_path, capsys):
+    from engine.store import Store
+
+    with Store() as store:
+        store.add_subject("S-01")
+        session = store.new_session("S-01", "cmas")["id"]
+    item = "head_elevation"
+    args = ["extract", str(demo_clip), "--modalities", "flow,audio", "--profile", "fast"]
+    assert main([*args, "--session", str(session), "--item", item, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main([*args, "--session", str(session), "--item", item, "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first["recording_id"] == second["recording_id"]  # same video, same recording
+    with Store() as store:
+        rows = list(store.db["extractions"].rows_where("recording_id = ?", [first["recording_id"]]))
+        recording = store.recording(first["recording_id"])
+    assert recording["item"] == item and recording["sha256"] == first["sha256"]
+    assert sorted(r["modality"] for r in rows) == ["audio", "audio", "flow", "flow"]
+    assert {r["status"] for r in rows} == {"ok"} and all(len(r["cache_key"]) == 64 for r in rows)
+
+
+def test_attach_refuses_unknown_session_before_working(demo_clip, aqa_home, capsys):
+    code = main(["extract", str(demo_clip), "--session", "99", "--item", "x"])
+    assert code == 2 and "no session 99" in capsys.readouterr().err
+    assert _cache_files(aqa_home) == []
+    assert main(["extract", str(demo_clip), "--session", "1"]) == 2
+    assert "go together" in capsys.readouterr().err
