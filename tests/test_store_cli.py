@@ -89,11 +89,20 @@ def test_db_info_check_backup(capsys, tmp_path):
     assert code == 3 and "already exists" in err
 
 
-def test_demo_creates_database_and_session(capsys, aqa_home):
-    code, out, _ = run(capsys, "demo")
-    assert code == 0
+def test_demo_runs_the_whole_job(capsys, aqa_home, demo_clip, pose_models):
+    code, out, _ = run(capsys, "demo", "--video", str(demo_clip))
+    assert code == 0, out
     assert f"database: {aqa_home / 'aqa.sqlite'}" in out
-    assert "DEMO-001" in out and "0/52, 0 of 14 items rated" in out
+    assert "skeleton: ok" in out and "flow: ok" in out and "audio: ok" in out
+    assert "model proposal: grade" in out and "DEMO model" in out
+    assert "1 of 14 items rated" in out
+    report = aqa_home / "reports" / "session-1.pdf"
+    assert f"report: {report}" in out and report.read_bytes()[:5] == b"%PDF-"
+
+
+def test_demo_offline_and_uncached_says_how_to_provide_a_video(capsys, offline):
+    code, _, err = run(capsys, "demo")
+    assert code == 2 and "--video PATH" in err and "Traceback" not in err
 
 
 def test_installed_entry_point_runs(aqa_home):
