@@ -331,10 +331,15 @@ class MainWindow(QMainWindow):
         self.settings.set("last_folder", str(Path(name).parent))
         return Path(name)
 
-    def export_pdf(self) -> None:
+    def _session_to_export(self) -> int | None:
         session_id = self.tree.selected("session")
         if session_id is None:
             show_error(self, "Select a session to export.")
+        return session_id
+
+    def export_pdf(self) -> None:
+        session_id = self._session_to_export()
+        if session_id is None:
             return
         target = self._save_name("Session report", "PDF (*.pdf)")
         if target:
@@ -349,9 +354,8 @@ class MainWindow(QMainWindow):
         return write_pdf(report, target, session_key_frames(self.store, session_id))
 
     def export_csv(self) -> None:
-        session_id = self.tree.selected("session")
+        session_id = self._session_to_export()
         if session_id is None:
-            show_error(self, "Select a session to export.")
             return
         target = self._save_name("Session sheet", "CSV (*.csv)")
         if target:

@@ -5,6 +5,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def feed_forward(dim: int, mult: int, dropout: float) -> nn.Sequential:
+    """The blocks' position-wise feed-forward: Linear, GELU, Dropout, Linear."""
+    return nn.Sequential(
+        nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mult * dim, dim)
+    )
+
+
 class TokenEmbed(nn.Module):
     """Per-token linear embedding of one modality's features into the model width.
 
@@ -40,12 +47,7 @@ class CrossModalBlock(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(
-            nn.Linear(dim, ffn_mult * dim),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(ffn_mult * dim, dim),
-        )
+        self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
         self.attn_dropout = dropout
 
@@ -83,12 +85,7 @@ class TemporalModulation(nn.Module):
         self.gate = nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(
-            nn.Linear(dim, ffn_mult * dim),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(ffn_mult * dim, dim),
-        )
+        self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
