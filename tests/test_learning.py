@@ -90,6 +90,23 @@ def test_retraining_on_more_confirmed_grades_cross_validates_better(cohort):
         assert only_flow["details"]["modalities_missing"]["audio"] == "left out by the user"
 
 
+def test_train_and_registry_commands(cohort, capsys):
+    with Store() as store:
+        load(store, cohort[:24], rated=24)
+    argv = ["train", "--protocol", "cmas", "--item", ITEM, "--model", "mcmoe", "--cv", "3"]
+    assert main([*argv, "--epochs", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validated SRCC" in out and "activated" in out
+    assert main([*argv, "--epochs", "1", "--json"]) == 0
+    assert main(["models", "retire", "1"]) == 0
+    assert "is now retired" in capsys.readouterr().out
+    assert main(["models", "activate", "2"]) == 0
+    with Store() as store:
+        assert store.active_model("cmas", ITEM)["version"] == 2
+    assert main(["models", "activate", "9"]) == 2
+    assert main(["train", "--protocol", "cmas", "--model", "mcmoe"]) == 2  # no --item
+
+
 def test_demo_model_grades_and_suggestions(cohort, capsys):
     with Store() as store:
         ids = load(store, cohort[:6], rated=0)
