@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.jobs = JobQueue(self)
         self.recording_id: int | None = None
+        self._flow_engine = None  # made on first use of the flow overlay
         self.setWindowTitle("AQA Studio")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -394,18 +395,11 @@ class MainWindow(QMainWindow):
         return self.jobs.submit(job)
 
     def _extracted(self, recording_id: int, review) -> None:
+        from engine.extract.attach import attach
+
         result = review.extraction
-        for modality in result.modalities.values():
-            row = {
-                "modality": modality.modality,
-                "backend": modality.backend,
-                "version": modality.version,
-                "params": modality.params,
-                "cache_key": modality.cache_key,
-                "status": modality.status,
-                "reason": modality.reason,
-            }
-            self.store.add_extraction(recording_id, row)
+        recording = self.store.recording(recording_id)
+        attach(self.store, result, recording["session_id"], recording["item"], recording["view"])
         self.tree.reload()
         if recording_id == self.recording_id:
             self._show_review(review)
@@ -434,15 +428,18 @@ class MainWindow(QMainWindow):
             self.timeline.set_row(title, times, curves)
 
     def _flow_picture(self, index: int):
+        """The HSV flow picture into frame ``index`` (DIS at a quarter of the display size)."""
         if self.video.reader is None or index == 0:
             return None
         from engine.extract.flow import FlowEngine, flow_to_rgb, to_grey
 
+        if self._flow_engine is None:
+            self._flow_engine = FlowEngine("dis", "ultrafast")
         reader = self.video.reader
         w, h = reader.size
         small = (max(2, w // 4), max(2, h // 4))
         prev, curr = (to_grey(reader.frame(i), small) for i in (index - 1, index))
-        return flow_to_rgb(FlowEngine("dis", "ultrafast")(prev, curr))
+        return flow_to_rgb(self._flow_engine(prev, curr))
 
     def _progress(self, fraction: float, stage: str) -> None:
         self.progress.setValue(int(100 * fraction))

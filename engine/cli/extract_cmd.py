@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.output import print_json
+from engine.cli.progress import StageBars
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,36 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_render)
 
 
-class StageBars:
-    """One tqdm bar per stage, created when the stage first reports; a callback for engine work."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bars: dict = {}
-
-    def __call__(self, fraction: float, stage: str) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            bar = tqdm(
-                total=1000,
-                desc=f"{stage:>8}",
-                position=len(self.bars),
-                leave=True,
-                file=sys.stderr,
-                bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}",
-            )
-            self.bars[stage] = bar
-        bar.update(max(0, int(fraction * 1000) - bar.n))
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-
 def run_extract(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.extract.pipeline import extract
@@ -80,8 +51,11 @@ def run_extract(args: argparse.Namespace) -> int:
         store = Store()
         check_target(store, args.session, args.item)
         session = store.session(args.session)
-        text = {"protocol": session["protocol"], "item": args.item}
-        text["examination"] = session["notes"] or ""
+        text = {
+            "protocol": session["protocol"],
+            "item": args.item,
+            "examination": session["notes"] or "",
+        }
     else:
         text = {}
     bars = StageBars(enabled=sys.stderr.isatty())

@@ -94,8 +94,8 @@ def run_grade_session(args) -> int:
     from engine.grading.service import grade_session
 
     with Store() as store, progress_bar(f"session {args.session}") as bar:
-        before = len(store.recordings(store.session(args.session)["id"]))
         rows = grade_session(store, args.session, args.again, args.device, bar)
+        before = len(store.recordings(args.session))
     print(f"graded {len(rows)} of {before} recordings (the others already had a proposal)")
     for row in rows:
         print(f"recording {row['recording_id']}: grade {row['grade']:g}")
