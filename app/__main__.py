@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         return screenshot(qt_app, window, args)
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, window.close)
+    from app.worker import worker
+
+    QTimer.singleShot(0, worker().start)  # the engine loads in its own process meanwhile
     code = qt_app.exec()
+    worker().stop()
     store.close()
     dispose(qt_app, window)
     return code

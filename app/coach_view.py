@@ -43,7 +43,14 @@ class CoachView(QWidget):
         self.chart = pg.PlotWidget()
         self.chart.setMaximumHeight(180)
         self.chart.setLabel("bottom", "segment")
-        self.chart.setLabel("left", "score difference (A − B)")
+        self.chart.setLabel("left", "contribution A − B")
+        self.distributions = pg.PlotWidget()
+        self.distributions.setMaximumHeight(180)
+        self.distributions.setMaximumWidth(420)
+        self.distributions.setLabel("bottom", "grade (A blue, B orange)")
+        self.distributions.setLabel("left", "probability")
+        for chart in (self.chart, self.distributions):
+            chart.getAxis("left").enableAutoSIPrefix(False)
 
         videos = QHBoxLayout()
         videos.addWidget(self.left)
@@ -56,7 +63,10 @@ class CoachView(QWidget):
         layout.addLayout(videos, 1)
         layout.addLayout(controls)
         layout.addWidget(self.scores)
-        layout.addWidget(self.chart)
+        charts = QHBoxLayout()
+        charts.addWidget(self.distributions)
+        charts.addWidget(self.chart, 1)
+        layout.addLayout(charts)
 
         self.timer = QTimer(self)
         self.timer.setInterval(40)
@@ -107,6 +117,12 @@ class CoachView(QWidget):
             f"B: {b['expected_score']:.2f} (grade {b['grade']:g})    "
             f"difference {a['expected_score'] - b['expected_score']:+.2f}"
         )
+        self.distributions.clear()
+        for shift, colour, row in ((-0.2, "#1565c0", a), (0.2, "#ef6c00", b)):
+            probs = row["grade_probs"]
+            grades = (row.get("details") or {}).get("grades") or list(range(len(probs)))
+            x = [g + shift for g in grades]
+            self.distributions.addItem(pg.BarGraphItem(x=x, height=probs, width=0.38, brush=colour))
         self.chart.clear()
         if segments_a is not None and segments_b is not None:
             n = min(len(segments_a), len(segments_b))

@@ -135,24 +135,64 @@ class ImportDialog(_Form):
 
 
 class SettingsDialog(_Form):
-    """Device, local weight files and where the data lives."""
+    """Device (with the devices found), skeleton backend, local weight files, the data folder."""
 
-    def __init__(self, settings, data_dir: Path, found_devices: str, parent: QWidget | None = None):
+    def __init__(self, settings, data_dir: Path, parent: QWidget | None = None):
         super().__init__("Settings", parent)
         self.settings = settings
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(settings.get("device"))
+        self.found = QLabel("Looking for devices…")
+        self.found.setWordWrap(True)
+        self.skeleton = QComboBox()
+        self.skeleton.addItems(["blazepose", "onnx"])
+        self.skeleton.setCurrentText(settings.get("skeleton_backend"))
         self.paths = {key: QLineEdit(settings.get(key)) for key in PATH_SETTINGS}
         self.form.addRow("Device", self.device)
-        self.form.addRow("", QLabel(found_devices))
+        self.form.addRow("Found", self.found)
+        self.form.addRow("Skeleton backend", self.skeleton)
         for key, label in PATH_SETTINGS.items():
             self.form.addRow(label, self.paths[key])
         self.form.addRow("Data directory", QLabel(f"{data_dir} (set AQA_HOME to change)"))
         self.finish()
 
+    def show_devices(self, lines: list[str]) -> None:
+        self.found.setText("\n".join(lines))
+        self.adjustSize()
+
+    def accept(self) -> None:
+        problem = self.problem()
+        if problem:
+            show_error(self, problem)
+            return
+        self.save()
+        super().accept()
+
+    def problem(self) -> str | None:
+        """One sentence about the first path that cannot be used, else None."""
+        folder = self.paths["pose_models"].text().strip()
+        if folder:
+            from engine.extract.pose_models import DETECTOR_FILE, LANDMARK_FILE
+
+            missing = [
+                f for f in (DETECTOR_FILE, LANDMARK_FILE) if not (Path(folder) / f).is_file()
+            ]
+            if missing:
+                return f"The BlazePose folder {folder} does not hold {' and '.join(missing)}."
+        onnx = self.paths["onnx_pose_model"].text().strip()
+        if onnx and not Path(onnx).is_file():
+            return f"The ONNX pose model {onnx} does not exist; give an .onnx file."
+        if self.skeleton.currentText() == "onnx" and not onnx:
+            return "The onnx skeleton backend needs an ONNX pose model file."
+        llm = self.paths["llm_path"].text().strip()
+        if llm and not (Path(llm) / "config.json").is_file():
+            return f"The LLM folder {llm} has no config.json (a Hugging Face model folder)."
+        return None
+
     def save(self) -> None:
         self.settings.set("device", self.device.currentText())
+        self.settings.set("skeleton_backend", self.skeleton.currentText())
         for key, edit in self.paths.items():
             self.settings.set(key, edit.text().strip())
 

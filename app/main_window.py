@@ -4,6 +4,7 @@ panel and the session sheet on the right; engine work runs in the job queue."""
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QSplitter,
 )
 
+from app import work
 from app.coach_view import CoachView
 from app.dialogs import ImportDialog, SessionDialog, SettingsDialog, SubjectDialog, show_error
 from app.grade_panel import GradePanel
@@ -65,7 +67,7 @@ class MainWindow(QMainWindow):
             self.splitter.addWidget(widget)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setSizes([300, 760, 380])
-        centre.setSizes([560, 240])
+        centre.setSizes([500, 330])
         self.setCentralWidget(self.splitter)
 
         self.progress = QProgressBar()
@@ -189,9 +191,9 @@ class MainWindow(QMainWindow):
         session = self.store.session(recording["session_id"])
         item = get_protocol(session["protocol"]).item(recording["item"])
         self.grades.set_item(item, self.store.current_rating(recording_id))
-        self.grades.show_assessment(self.store.latest_assessment(recording_id))
         self.show_session(session["id"])
         self.timeline.clear()
+        self._show_assessment(self.store.latest_assessment(recording_id))
         try:
             self.video.open(recording["path"])
         except AqaError as exc:
@@ -242,22 +244,33 @@ class MainWindow(QMainWindow):
         except AqaError as exc:
             show_error(self, str(exc))
             return None
+        for side, row in zip((view.left, view.right), rows, strict=True):
+            if self.store.recording_status(row["id"])["extracted"]:
+                job = self._tracks_job(row)
+                job.signals.finished.connect(lambda review, side=side: _draw_skeleton(side, review))
+                self.submit(job)
         assessments = [self.store.latest_assessment(r["id"]) for r in rows]
         if all(assessments):
-            view.show_scores(*assessments)
+            view.show_scores(*assessments, *(segment_rows(a)[2] for a in assessments))
         self.coach_view = view
         view.resize(1200, 700)
         view.show()
         return view
 
     def edit_settings(self) -> None:
+        dialog, job = self.settings_dialog()
+        dialog.exec()
+        job.signals.finished.disconnect(dialog.show_devices)
+        dialog.deleteLater()
+
+    def settings_dialog(self) -> tuple[SettingsDialog, Job]:
+        """The settings dialog, and the job that fills in the devices found."""
         from engine.paths import data_dir
 
-        dialog = SettingsDialog(
-            self.settings, data_dir(), "CPU always; CUDA is checked when used", self
-        )
-        if dialog.exec():
-            dialog.save()
+        dialog = SettingsDialog(self.settings, data_dir(), self)
+        job = self.submit(Job("Looking for devices", work.find_devices))
+        job.signals.finished.connect(dialog.show_devices)
+        return dialog, job
 
     # -- engine work ---------------------------------------------------------------------------
     def extract_selected(self) -> Job | None:
@@ -265,14 +278,13 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a recording to extract.")
             return None
         recording = self.store.recording(self.recording_id)
-        device = self.settings.get("device")
-
-        def work(progress, cancel):
-            from engine.review import extract_for_review
-
-            return extract_for_review(recording["path"], device, progress, cancel)
-
-        job = Job(f"Extracting {Path(recording['path']).name}", work)
+        job = Job(
+            f"Extracting {Path(recording['path']).name}",
+            work.extract_recording,
+            recording["path"],
+            self.settings.get("device"),
+            self.settings.extraction(),
+        )
         job.signals.finished.connect(lambda result: self._extracted(recording["id"], result))
         return self.submit(job)
 
@@ -280,17 +292,9 @@ class MainWindow(QMainWindow):
         if self.recording_id is None:
             show_error(self, "Select a recording to grade.")
             return None
-        recording_id, device = self.recording_id, self.settings.get("device")
-        db_path = self.store.path
-
-        def work(progress, cancel):
-            from engine.grading.service import grade_recording
-
-            with Store(db_path) as store:  # a connection of the worker thread's own
-                return grade_recording(store, recording_id, device=device, progress=progress,
-                                       cancel=cancel)  # fmt: skip
-
-        job = Job("Grading", work)
+        recording_id = self.recording_id
+        device = self.settings.get("device")
+        job = Job("Grading", work.grade_recording, self.store.path, recording_id, device)
         job.signals.finished.connect(lambda row: self._graded(recording_id, row))
         return self.submit(job)
 
@@ -299,23 +303,15 @@ class MainWindow(QMainWindow):
         if session_id is None:
             show_error(self, "Select a session to grade.")
             return None
-        device, db_path = self.settings.get("device"), self.store.path
-
-        def work(progress, cancel):
-            from engine.grading.service import grade_session
-
-            with Store(db_path) as store:
-                return len(grade_session(store, session_id, device=device, progress=progress,
-                                         cancel=cancel))  # fmt: skip
-
-        job = Job("Grading the session", work)
+        device = self.settings.get("device")
+        job = Job("Grading the session", work.grade_session, self.store.path, session_id, device)
         job.signals.finished.connect(lambda n: self._session_graded(session_id, n))
         return self.submit(job)
 
     def _graded(self, recording_id: int, row: dict) -> None:
         self.tree.reload()
         if recording_id == self.recording_id:
-            self.grades.show_assessment(row)
+            self._show_assessment(row)
         self.status_text.setText(f"Proposal: grade {row['grade']:g}")
 
     def _session_graded(self, session_id: int, count: int) -> None:
@@ -375,13 +371,7 @@ class MainWindow(QMainWindow):
         if target is None:
             return
         video = self.store.recording(self.recording_id)["path"]
-
-        def work(progress, cancel):
-            from engine.render import render
-
-            return render(video, target, progress=progress, cancel=cancel)
-
-        self.submit(Job("Exporting the overlay video", work))
+        self.submit(Job("Exporting the overlay video", work.render_overlay, video, target))
 
     def export_plots(self) -> None:
         target = self._save_name("Timeline plots", "PNG image (*.png)")
@@ -410,20 +400,32 @@ class MainWindow(QMainWindow):
         if not self.store.recording_status(recording["id"])["extracted"]:
             return
 
-        def work(progress, cancel):
-            from engine.review import extract_for_review
-
-            return extract_for_review(recording["path"], progress=progress, cancel=cancel)
-
-        job = Job("Loading tracks", work)
+        job = self._tracks_job(recording)
         job.signals.finished.connect(
             lambda review: recording["id"] == self.recording_id and self._show_review(review)
         )
         self.submit(job)
 
+    def _show_assessment(self, row: dict | None) -> None:
+        """The proposal in the grade panel and its per-segment contributions in the timeline."""
+        self.grades.show_assessment(row)
+        starts, ends, values = segment_rows(row)
+        if len(values):
+            self.timeline.set_bars("contribution", starts, ends, values)
+
+    def _tracks_job(self, recording: dict) -> Job:
+        """A job reading (or extracting) the review tracks of ``recording``."""
+        return Job(
+            f"Loading the tracks of {Path(recording['path']).name}",
+            work.extract_recording,
+            recording["path"],
+            self.settings.get("device"),
+            self.settings.extraction(),
+        )
+
     def _show_review(self, review) -> None:
-        if review.skeleton is not None:
-            self.video.set_skeleton(review.skeleton, review.skeleton_times, review.width)
+        _draw_skeleton(self.video, review)
+        self.status_text.setText(f"Showing {Path(review.extraction.video).name}")
         for title, (times, curves) in review.rows.items():
             self.timeline.set_row(title, times, curves)
 
@@ -449,6 +451,8 @@ class MainWindow(QMainWindow):
         busy = bool(self.jobs.jobs)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
+        if not busy and self.status_text.text().endswith("…"):
+            self.status_text.setText("Ready")
 
     # -- helpers -------------------------------------------------------------------------------
     def _try(self, action):
@@ -474,3 +478,14 @@ class MainWindow(QMainWindow):
         self.video.close_video()
         self.settings.save_geometry("main", self.saveGeometry())
         super().closeEvent(event)
+
+
+def segment_rows(assessment: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end (s) and contribution (item units) of each segment of a stored proposal."""
+    segments = ((assessment or {}).get("details") or {}).get("segments") or {}
+    return tuple(np.asarray(segments.get(k, []), float) for k in ("start", "end", "contribution"))
+
+
+def _draw_skeleton(view, review) -> None:
+    if review.skeleton is not None:
+        view.set_skeleton(review.skeleton, review.skeleton_times, review.width)

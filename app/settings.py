@@ -7,9 +7,10 @@ import os
 
 from PySide6.QtCore import QSettings
 
-SCHEMA = 1
+SCHEMA = 2
 DEFAULTS = {
     "device": "auto",
+    "skeleton_backend": "blazepose",
     "pose_models": "",
     "onnx_pose_model": "",
     "llm_path": "",
@@ -39,6 +40,18 @@ class Settings:
             raise KeyError(key)
         self.qt.setValue(key, value)
         self.qt.sync()
+
+    def extraction(self) -> dict:
+        """The modalities and backend options the GUI's extractions use (see ``engine.review``)."""
+        folder = self.get("pose_models") or None
+        if self.get("skeleton_backend") == "onnx":
+            skeleton = {"model": self.get("onnx_pose_model"), "pose_model_dir": folder}
+            return {
+                "modalities": ["skeleton:onnx", "flow", "audio"],
+                "backend_options": {"skeleton": skeleton},
+            }
+        options = {"skeleton": {"model_dir": folder}} if folder else {}
+        return {"modalities": ["skeleton", "flow", "audio"], "backend_options": options}
 
     def geometry(self, name: str):
         return self.qt.value(f"geometry/{name}")

@@ -34,6 +34,7 @@ class Timeline(QWidget):
         if plot is None:
             plot = self.canvas.addPlot(row=len(self.plots), col=0)
             plot.setLabel("left", title)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # values as they are, no "x0.001"
             plot.addLegend(offset=(5, 5))
             plot.setMouseEnabled(x=True, y=False)
             first = next(iter(self.plots.values()), None)
@@ -44,8 +45,9 @@ class Timeline(QWidget):
             self.playheads.append(line)
             self.plots[title] = plot
         else:
-            for item in list(plot.listDataItems()):
-                plot.removeItem(item)
+            for item in list(plot.items):
+                if not isinstance(item, pg.InfiniteLine):
+                    plot.removeItem(item)
         for n, (name, values) in enumerate(curves.items()):
             plot.plot(times, values, pen=pg.mkPen(COLOURS[n % len(COLOURS)]), name=name)
 

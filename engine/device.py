@@ -169,3 +169,50 @@ def create_onnx_session(path: str | Path, requested: str = "auto", threads: int 
         )
     log.info("onnxruntime runs %s on the CPU: %s", Path(path).name, detail)
     return OnnxChoice(session, value, CPU_PROVIDER, detail)
+
+
+def describe_devices() -> list[str]:
+    """What this machine offers, one line each: the CPU, torch's CUDA, onnxruntime's provider
+    (checked by starting a one-node session, since the available list can promise CUDA)."""
+    import os
+
+    lines = [f"CPU: {os.cpu_count()} logical cores (always available)"]
+    torch_choice = select_torch_device("auto")
+    lines.append(
+        f"torch (models, rgb, audio, TV-L1 flow): {torch_choice.device}, {torch_choice.detail}"
+    )
+    lines.append("LiteRT (BlazePose skeleton): CPU")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        lines.append("onnxruntime: not installed (ONNX pose and image models unavailable)")
+        return lines
+    lines.append(f"onnxruntime {ort.__version__} (ONNX models): {_onnx_probe()}")
+    return lines
+
+
+def _onnx_probe() -> str:
+    """The provider a session for an ONNX model would run on here."""
+    import tempfile
+
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError:
+        import onnxruntime as ort
+
+        return "providers offered: " + ", ".join(ort.get_available_providers())
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [value],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "probe.onnx"
+        onnx.save(model, path)
+        choice = create_onnx_session(path, "auto")
+    return f"{choice.provider} ({choice.detail})"

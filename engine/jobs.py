@@ -6,10 +6,14 @@ from engine.errors import Cancelled
 
 
 class CancelToken:
-    """Set once by the user (GUI button, Ctrl-C); long work calls ``check()`` between steps."""
+    """Set once by the user (GUI button, Ctrl-C); long work calls ``check()`` between steps.
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    ``event`` may be a ``multiprocessing`` event, so that a GUI process can cancel work running
+    in a worker process.
+    """
+
+    def __init__(self, event=None) -> None:
+        self._event = event if event is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

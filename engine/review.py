@@ -39,8 +39,23 @@ def review_data(result) -> ReviewData:
     return data
 
 
-def extract_for_review(video, device: str = "auto", progress=None, cancel=None) -> ReviewData:
-    """Extract (or read from the cache) the default modalities and prepare the review."""
-    from engine.extract.pipeline import extract
+def extract_for_review(
+    video,
+    device: str = "auto",
+    progress=None,
+    cancel=None,
+    modalities=None,
+    backend_options=None,
+) -> ReviewData:
+    """Extract (or read from the cache) the modalities and prepare the review."""
+    from engine.extract.pipeline import DEFAULT_MODALITIES, extract
 
-    return review_data(extract(video, device=device, progress=progress, cancel=cancel))
+    result = extract(
+        video,
+        modalities or DEFAULT_MODALITIES,
+        device=device,
+        backend_options=backend_options,
+        progress=progress,
+        cancel=cancel,
+    )
+    return review_data(result)

@@ -20,6 +20,19 @@ def aqa_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def qt_settings(tmp_path, monkeypatch) -> Path:
+    """The app's settings go to files of this test, never to the user's configuration (also in
+    the app processes a test starts, through XDG_CONFIG_HOME)."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_video() -> Path:
     """The sports2d demo (1768x994, 30 fps, VP9 + AAC audio)."""

@@ -105,3 +105,77 @@ def test_coach_view_plays_two_videos(window, qtbot, demo_clip, vtest_video):
     assert view.left.reader.time_of(view.left.index) == pytest.approx(1.5, abs=0.05)
     view.close()
     assert QApplication.instance() is not None
+
+
+def test_event_loop_stays_responsive_during_an_extraction(window, qtbot, demo_clip, pose_models):
+    """A 10 ms timer keeps ticking while the worker extracts: no gap reaches 100 ms."""
+    import time
+
+    _, rec = session_with(window.store, demo_clip)
+    reload(window, "recording", rec["id"])
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    job = window.extract_selected()
+    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+        pass
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) > 50, "the extraction was too short to measure"
+    assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    assert window.store.recording_status(rec["id"])["extracted"]
+
+
+def test_grade_a_recording_then_confirm(window, qtbot, demo_video, pose_models):
+    """Grade with the shipped demo model: distribution, chips, per-segment contributions in the
+    timeline; then the clinician's grade is stored and the session total follows."""
+    session, rec = session_with(window.store, demo_video, item="head_elevation")
+    reload(window, "recording", rec["id"])
+    job = window.grade_selected()
+    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+        pass
+    proposal = window.store.latest_assessment(rec["id"])
+    assert proposal is not None and proposal["details"]["demo"]
+    assert window.grades.summary.text().startswith("Most likely grade")
+    assert "[DEMO model" in window.grades.model.text()
+    segments = proposal["details"]["segments"]
+    assert len(segments["contribution"]) == len(segments["start"]) >= 2
+    assert any(v != 0 for v in segments["contribution"])
+    assert "contribution" in window.timeline.plots
+    window.grades.choose(4)
+    window.grades.reason.setText("held 20 s, steady")
+    window.grades.confirm.click()
+    rating = window.store.current_rating(rec["id"])
+    assert rating["grade"] == 4 and rating["reason"] == "held 20 s, steady"
+    assert window.sheet.total.text().startswith("Total: 4/52, 1 of 14 items rated")
+
+
+def test_settings_dialog_lists_the_devices_found(window, qtbot):
+    dialog, job = window.settings_dialog()
+    with qtbot.waitSignal(job.signals.finished, timeout=120_000):
+        pass
+    text = dialog.found.text()
+    assert text.startswith("CPU:") and "torch" in text and "onnxruntime" in text
+    dialog.deleteLater()
+
+
+def test_settings_refuse_unusable_files(window, tmp_path, dialogs):
+    dialog, _ = window.settings_dialog()
+    dialog.paths["pose_models"].setText(str(tmp_path))
+    dialog.accept()
+    assert dialogs[-1] == (
+        f"The BlazePose folder {tmp_path} does not hold pose_detection.tflite and "
+        "pose_landmark_full.tflite."
+    )
+    dialog.paths["pose_models"].setText("")
+    dialog.skeleton.setCurrentText("onnx")
+    dialog.accept()
+    assert dialogs[-1] == "The onnx skeleton backend needs an ONNX pose model file."
+    assert window.settings.get("skeleton_backend") == "blazepose"  # nothing was saved
+    dialog.skeleton.setCurrentText("blazepose")
+    dialog.device.setCurrentText("cpu")
+    dialog.accept()
+    assert window.settings.get("device") == "cpu"
+    dialog.deleteLater()

@@ -74,21 +74,29 @@ class LoadedModel:
 
     def predict(self, features: dict[str, np.ndarray], used: list[str]) -> tuple[float, np.ndarray]:
         """Normalised score and grade probabilities from [T, D] features of the ``used`` ones."""
+        scores, probs = self.predict_many([features], used)
+        return float(scores[0]), probs[0]
+
+    def predict_many(
+        self, samples: list[dict[str, np.ndarray]], used: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores [B] and grade probabilities [B, G] of several samples, in one batch."""
         import torch
 
         from engine.training.datasets import crop_or_pad, input_lengths
 
         net = self.network
         lengths = input_lengths(net)
-        cut = crop_or_pad({m: features[m] for m in net.modalities}, lengths, None)
+        cuts = [crop_or_pad({m: s[m] for m in net.modalities}, lengths, None) for s in samples]
         batch = {
-            m: torch.as_tensor(cut[m], dtype=torch.float32, device=self.device)[None]
+            m: torch.as_tensor(np.stack([c[m] for c in cuts]), dtype=torch.float32).to(self.device)
             for m in net.modalities
         }
-        available = torch.tensor([[m in used for m in net.modalities]], device=self.device)
+        row = [m in used for m in net.modalities]
+        available = torch.tensor([row] * len(samples), device=self.device)
         with torch.inference_mode():
             out = net(batch, available)
-        return float(out.score[0]), out.grade_probs[0].float().cpu().numpy()
+        return out.score.float().cpu().numpy(), out.grade_probs.float().cpu().numpy()
 
 
 def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.errors import AqaError, InputError
 from engine.features import Segmenting, build_features
 from engine.grading.distribution import propose
@@ -126,6 +128,7 @@ def grade_video(
     score, probs = model.predict(features.features, used)
     proposal = propose(item, score, probs, model.anchors)
     contributions = _contributions(model, features.features, used, score, item)
+    segments = segment_contributions(model, features, used, score, item)
     details: dict[str, Any] = {
         "grades": proposal.grades,
         "entropy": round(proposal.entropy, 4),
@@ -133,6 +136,7 @@ def grade_video(
         "modalities_used": used,
         "modalities_missing": missing,
         "contributions": contributions,
+        "segments": segments,
         "device": result.device,
         "demo": bool(model.demo),
         "model": {"name": model.card.get("name"), "preset": model.card.get("preset"),
@@ -159,6 +163,42 @@ def _contributions(model: LoadedModel, features, used, score: float, item: Item)
         without, _ = model.predict(features, [u for u in used if u != m])
         moves[m] = round(abs(score - without) * span, 4)
     return moves
+
+
+def segment_contributions(
+    model: LoadedModel, features, used: list[str], score: float, item: Item, batch: int = 32
+) -> dict[str, list[float]]:
+    """How much each segment raises (+) or lowers (-) the expected score, in item units.
+
+    Occlusion: the segment's features of every used modality are replaced by that modality's
+    average segment, and the score of the changed recording is subtracted from the score. Segments
+    the model does not see (cut off by its input length) contribute 0.
+    """
+    from engine.training.datasets import input_lengths
+
+    windows = features.windows
+    total = len(windows)
+    length = min(input_lengths(model.network).values(), default=total)
+    first = max(total - length, 0) // 2  # the centred cut the model reads (crop_or_pad)
+    seen = list(range(first, min(first + length, total)))
+    averages = {m: features.features[m][features.valid[m]].mean(axis=0) for m in used}
+    moves = np.zeros(total)
+    for start in range(0, len(seen), batch):
+        samples = []
+        for t in seen[start : start + batch]:
+            changed = dict(features.features)
+            for m in used:
+                changed[m] = changed[m].copy()
+                changed[m][t] = averages[m]
+            samples.append(changed)
+        scores, _ = model.predict_many(samples, used)
+        moves[seen[start : start + batch]] = score - scores
+    span = item.high - item.low
+    return {
+        "start": [round(float(a), 3) for a in windows[:, 0]],
+        "end": [round(float(b), 3) for b in windows[:, 1]],
+        "contribution": [round(float(v) * span, 4) for v in moves],
+    }
 
 
 def _measurement(track, protocol_id: str, item: Item, model_grade: float) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""The GUI's engine work, as module-level functions the worker process can run (no Qt here).
+
+Each takes plain arguments (paths, ids, settings values) and ``progress`` / ``cancel`` from the
+worker, opens its own database connection where it needs one, and returns picklable results.
+"""
+
+from pathlib import Path
+
+
+def extract_recording(video: str, device: str, options: dict, progress, cancel):
+    """Extract (or read from the cache) a recording for review: ``engine.review.ReviewData``."""
+    from engine.review import extract_for_review
+
+    return extract_for_review(video, device, progress, cancel, **options)
+
+
+def grade_recording(db_path: Path, recording_id: int, device: str, progress, cancel) -> dict:
+    """Grade one recording with its item's active model; the stored assessment row."""
+    from engine.grading.service import grade_recording as grade
+    from engine.store import Store
+
+    with Store(db_path) as store:
+        return grade(store, recording_id, device=device, progress=progress, cancel=cancel)
+
+
+def grade_session(db_path: Path, session_id: int, device: str, progress, cancel) -> int:
+    """Grade the recordings of a session that have no proposal; how many were graded."""
+    from engine.grading.service import grade_session as grade
+    from engine.store import Store
+
+    with Store(db_path) as store:
+        return len(grade(store, session_id, device=device, progress=progress, cancel=cancel))
+
+
+def render_overlay(video: str, target: Path, progress, cancel) -> Path:
+    """Write the overlay video of a recording."""
+    from engine.render import render
+
+    return render(video, target, progress=progress, cancel=cancel)
+
+
+def find_devices(progress, cancel) -> list[str]:
+    """What this machine offers: one line per device or runtime (torch, onnxruntime)."""
+    from engine.device import describe_devices
+
+    return describe_devices()

@@ -1,0 +1,123 @@
+"""The worker process that runs the GUI's engine work (no Qt here).
+
+Extraction, grading and training import torch and LiteRT and run Python between native calls;
+in a thread of the GUI process that holds the interpreter lock long enough to stall the event loop
+for hundreds of milliseconds. So the work runs in one persistent ``spawn`` process instead: the
+heavy imports are paid once, and the GUI process only relays progress and results.
+
+A job is a module-level function ``func(*args, progress=..., cancel=...)`` (it must pickle).
+Progress comes back through a queue at most ten times a second per stage; cancelling sets an
+event the work's ``CancelToken`` reads between frames. ``AQA_*`` environment variables are sent
+with every job, so the worker always uses the data directory and files the GUI uses.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from engine.jobs import CancelToken
+
+_CONTEXT = multiprocessing.get_context("spawn")
+PROGRESS_INTERVAL_S = 0.1
+
+
+class Worker:
+    """One worker process, started on first use and again after it died."""
+
+    def __init__(self) -> None:
+        self.cancel_event = _CONTEXT.Event()
+        self.messages = _CONTEXT.Queue()
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the process now (it imports the engine in the background)."""
+        self.submit(warm_up)
+
+    def submit(self, func, *args, **kwargs) -> Future:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    1,
+                    mp_context=_CONTEXT,
+                    initializer=_init_worker,
+                    initargs=(self.cancel_event, self.messages),
+                )
+            return self._executor.submit(_run, func, args, kwargs, _aqa_environment())
+
+    def restart(self) -> None:
+        """Drop a broken process; the next job starts a new one."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def stop(self) -> None:
+        """Cancel what runs and end the process."""
+        self.cancel_event.set()
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+_worker: Worker | None = None
+
+
+def worker() -> Worker:
+    """The GUI's worker (one per GUI process)."""
+    global _worker
+    if _worker is None:
+        _worker = Worker()
+    return _worker
+
+
+def warm_up(progress=None, cancel=None) -> None:
+    """Import what every job needs, so the first real job starts at once."""
+    import engine.extract.pipeline  # noqa: F401
+    import engine.grading.service  # noqa: F401
+
+
+# -- inside the worker process ------------------------------------------------------------------
+_cancel_event = None
+_messages = None
+
+
+def _init_worker(cancel_event, messages) -> None:
+    global _cancel_event, _messages
+    _cancel_event, _messages = cancel_event, messages
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the GUI's to handle
+
+
+def _run(func, args, kwargs, environment: dict[str, str]):
+    _apply_environment(environment)
+    return func(*args, progress=_Progress(_messages), cancel=CancelToken(_cancel_event), **kwargs)
+
+
+class _Progress:
+    """``progress(fraction, stage)`` sent to the GUI, at most every 0.1 s per stage."""
+
+    def __init__(self, messages) -> None:
+        self.messages = messages
+        self.sent: dict[str, float] = {}
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        now = time.monotonic()
+        if fraction >= 1.0 or now - self.sent.get(stage, -1.0) >= PROGRESS_INTERVAL_S:
+            self.sent[stage] = now
+            self.messages.put((float(fraction), str(stage)))
+
+
+def _aqa_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("AQA_")}
+
+
+def _apply_environment(environment: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k.startswith("AQA_") and k not in environment]:
+        del os.environ[key]
+    os.environ.update(environment)
