@@ -50,6 +50,51 @@ def test_demo_clip_all_modalities(demo_clip, pose_models, aqa_home):
     assert again.decode == {}  # nothing was decoded the second time
 
 
+def test_rgb_behind_the_running_skeleton_equals_rgb_on_its_cached_track(
+    demo_clip, pose_models, tmp_path
+):
+    """One pass (rgb takes each frame's box from the skeleton running beside it) and two runs
+    (rgb reads the cached skeleton track) crop and embed the same, under the same cache key."""
+    one_pass = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=Cache(tmp_path / "a"))
+    later = Cache(tmp_path / "b")
+    extract(demo_clip, ["skeleton"], profile="fast", cache=later)
+    two_runs = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=later)
+    assert two_runs.modalities["skeleton"].cached and not two_runs.modalities["rgb"].cached
+    a, b = one_pass.modalities["rgb"], two_runs.modalities["rgb"]
+    assert a.status == b.status == "ok" and a.cache_key == b.cache_key
+    assert a.track["person"].mean() > 0.8
+    np.testing.assert_array_equal(a.track["crop_box"], b.track["crop_box"])
+    np.testing.assert_allclose(a.track["features"], b.track["features"], atol=1e-5)
+    assert one_pass.decode["frames_decoded"] == 90  # one decoding pass for both
+
+
+def test_rgb_is_not_cached_when_the_skeleton_beside_it_fails(
+    demo_clip, pose_models, tmp_path, monkeypatch
+):
+    """A skeleton that fails part-way leaves rgb with centre crops: shown, but not cached under
+    the key a later, successful skeleton run would give."""
+    from engine.extract.skeleton import SkeletonBackend
+
+    update, calls = SkeletonBackend.update, []
+
+    def failing(self, frame):
+        calls.append(frame.index)
+        if len(calls) == 5:
+            raise RuntimeError("injected failure")
+        update(self, frame)
+
+    monkeypatch.setattr(SkeletonBackend, "update", failing)
+    cache = Cache(tmp_path / "c")
+    broken = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=cache)
+    assert broken.modalities["skeleton"].status == "error"
+    assert "injected failure" in broken.modalities["skeleton"].reason
+    assert broken.modalities["rgb"].status == "ok"
+    monkeypatch.setattr(SkeletonBackend, "update", update)
+    fixed = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=cache)
+    assert not fixed.modalities["rgb"].cached
+    assert fixed.modalities["rgb"].track["person"].mean() > 0.8
+
+
 def test_cli_json(demo_clip, pose_models, capsys):
     code = main(["extract", str(demo_clip), "--profile", "fast", "--json"])
     assert code == 0

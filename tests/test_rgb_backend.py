@@ -168,7 +168,7 @@ def test_person_crops_follow_the_skeleton_boxes(backend, clip_frames):
     assert not np.allclose(track["features"], centre, atol=1e-3)
 
 
-def test_boxes_from_skeleton_keeps_to_the_nearest_detection():
+def test_boxes_from_skeleton_keep_to_the_last_detection_before():
     frames = [Frame(index=i, time=i / 10, image=np.zeros((4, 4, 3), np.uint8)) for i in range(6)]
     source = boxes_from_skeleton(_skeleton_track(frames, (1, 2, 3, 4)), max_gap=0.05)
     assert source(frames[0]) == (1, 2, 3, 4)

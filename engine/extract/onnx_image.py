@@ -114,7 +114,7 @@ class OnnxImageBackend(ImageEmbeddingBackend):
     """Embeddings of the person crop from a user-supplied ONNX image backbone."""
 
     name = "onnx"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,

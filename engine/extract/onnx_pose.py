@@ -30,7 +30,7 @@ import numpy as np
 from engine.device import create_onnx_session
 from engine.errors import AqaError, InputError, MissingWeightsError
 from engine.extract.registry import FrameBackend, StreamInfo
-from engine.extract.tracks import Track
+from engine.extract.tracks import Track, displayed_box
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +390,12 @@ class OnnxPoseBackend(FrameBackend):
 
     def update(self, frame) -> None:
         self._rows.append((frame.index, frame.time, self.pose.process(frame.image)))
+
+    def last_box(self) -> tuple[float, ...] | None:
+        """The person's box in the frame just processed (displayed pixels), or None."""
+        if not self._rows or not self._rows[-1][2].detected:
+            return None
+        return displayed_box(self._rows[-1][2].box, self._stream.scale)
 
     def finish(self) -> Track:
         rows = [(i, time, r.coco17, r.box if r.detected else None) for i, time, r in self._rows]

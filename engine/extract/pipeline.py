@@ -1,8 +1,10 @@
 """Extraction of one video: probe, hash, decode once, feed every frame backend, log-mel the audio.
 
 Decoding runs in a producer thread; each frame backend runs in its own thread behind a small
-bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. Results are
-cached per backend (see ``engine.cache``); a cancelled run writes nothing.
+bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. rgb crops
+around the person: it runs behind the skeleton in the same pass (each frame goes on to it with the
+box just found), or on a cached skeleton's boxes. Results are cached per backend (see
+``engine.cache``); a cancelled run writes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from engine.device import check_request
 from engine.errors import AqaError, Cancelled, MissingWeightsError
 from engine.extract import registry
 from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
+from engine.extract.rgb import LiveBoxes
 from engine.extract.tracks import Track
 from engine.hashing import file_sha256
 from engine.jobs import CancelToken
@@ -186,8 +189,7 @@ def extract(
     frame_jobs: list[tuple[ModalityResult, FrameBackend]] = []
     audio_jobs: list[tuple[ModalityResult, AudioBackend]] = []
     text_jobs: list[tuple[ModalityResult, Any]] = []
-    # rgb crops around the person: it waits for the skeleton's boxes and decodes a second time.
-    after_skeleton: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
+    person_crops: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
 
     def cached(result, spec, backend) -> bool:
         key_params = dict(result.params)
@@ -204,7 +206,7 @@ def extract(
 
     for result, spec, backend in built:
         if result.modality == "rgb" and "skeleton" in results and hasattr(backend, "box_key"):
-            after_skeleton.append((result, spec, backend))
+            person_crops.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
         elif spec.kind == "frames":
@@ -213,6 +215,24 @@ def extract(
             text_jobs.append((result, backend))
         else:
             audio_jobs.append((result, backend))
+    # rgb follows the skeleton: its boxes come from the cached track, or live from the skeleton
+    # running in this pass; without a skeleton it crops the centre of the frame.
+    chained: dict[int, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
+    skeleton = results.get("skeleton")
+    running = next((b for r, b in frame_jobs if r is skeleton), None)
+    for result, spec, backend in person_crops:
+        live = LiveBoxes() if hasattr(running, "last_box") else None
+        if skeleton.status == "ok" and skeleton.track is not None:
+            backend.use_person_boxes(skeleton.track, skeleton.cache_key)
+        elif live is not None:
+            backend.use_person_boxes(live, skeleton.cache_key)
+        result.params = backend.params()
+        if cached(result, spec, backend):
+            continue
+        if live is not None and backend.box_source is live:
+            chained[id(running)] = (result, backend, live)
+        else:
+            frame_jobs.append((result, backend))
     for result, backend in text_jobs:
         _finish(result, backend.run(cancel=cancel), cached=False, seconds=0.0)
 
@@ -228,8 +248,8 @@ def extract(
     try:
         audio_thread.start()
         if frame_jobs:
-            decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side)
-            _run_frames(decoder, frame_jobs, report, cancel)
+            decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
+            _run_frames(decoder, frame_jobs, report, cancel, chained)
             stats = decoder.stats
             decode_stats = {
                 "frames_decoded": stats.decoded,
@@ -240,14 +260,6 @@ def extract(
                 "short_side": decode_side,
                 "fps": decoder.output_fps,
             }
-        for result, spec, backend in after_skeleton:
-            skeleton = results["skeleton"]
-            if skeleton.status == "ok" and skeleton.track is not None:
-                backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-                result.params = backend.params()
-            if not cached(result, spec, backend):
-                second = VideoDecoder(video, fps=prof.fps, short_side=decode_side)
-                _run_frames(second, [(result, backend)], report, cancel)
         while audio_thread.is_alive():
             audio_thread.join(timeout=0.1)
     except KeyboardInterrupt as exc:
@@ -261,9 +273,16 @@ def extract(
     if audio_failure:
         raise audio_failure[0]
 
+    # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
+    followers = (
+        {id(r) for r, _, _ in chained.values()}
+        if skeleton and skeleton.status == "error"
+        else set()
+    )
     for result in results.values():
         if result.track is not None and not result.cached and _cacheable(result):
-            cache.save(result.cache_key, result.track.write)
+            if id(result) not in followers:
+                cache.save(result.cache_key, result.track.write)
     return ExtractionResult(
         video=str(video),
         sha256=sha,
@@ -314,7 +333,11 @@ def _run_audio(video, result, backend, report: Progress, cancel: CancelToken) ->
 
 
 class _Worker(threading.Thread):
-    """Feeds frames from its queue to one backend; a failure is kept, and the queue drained."""
+    """Feeds frames from its queue to one backend; a failure is kept, and the queue drained.
+
+    With ``then`` (a worker and the ``LiveBoxes`` it reads), each frame goes on to that worker
+    after this backend saw it, with the box this backend (a skeleton) found in it.
+    """
 
     def __init__(self, result: ModalityResult, backend: FrameBackend, cancel: CancelToken):
         super().__init__(name=f"extract-{result.modality}", daemon=True)
@@ -323,25 +346,31 @@ class _Worker(threading.Thread):
         self.done = 0
         self.busy = 0.0
         self.error: BaseException | None = None
+        self.then: tuple[_Worker, LiveBoxes] | None = None
 
     def run(self) -> None:
         while True:
             frame = self.inbox.get()
             if frame is _END:
+                if self.then is not None:
+                    _put(self.then[0].inbox, _END, None)
                 return
-            if self.error is not None or self.cancel.cancelled:
-                continue
-            start = time.perf_counter()
-            try:
-                self.backend.update(frame)
-            except Exception as exc:
-                log.exception("%s backend failed", self.result.modality)
-                self.error = exc
-            self.busy += time.perf_counter() - start
-            self.done += 1
+            if self.error is None and not self.cancel.cancelled:
+                start = time.perf_counter()
+                try:
+                    self.backend.update(frame)
+                except Exception as exc:
+                    log.exception("%s backend failed", self.result.modality)
+                    self.error = exc
+                self.busy += time.perf_counter() - start
+                self.done += 1
+            if self.then is not None and not self.cancel.cancelled:
+                follower, boxes = self.then
+                boxes.feed(frame.time, None if self.error else self.backend.last_box())
+                _put(follower.inbox, frame, self.cancel)
 
 
-def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken) -> None:
+def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=None) -> None:
     stream = StreamInfo(
         width=decoder.size[0],
         height=decoder.size[1],
@@ -349,7 +378,14 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken) -> None:
         fps=decoder.output_fps,
         expected_frames=decoder.expected_frames(),
     )
-    workers = [_Worker(result, backend, cancel) for result, backend in jobs]
+    fed = [_Worker(result, backend, cancel) for result, backend in jobs]
+    workers = list(fed)
+    for worker in fed:
+        follow = (chained or {}).get(id(worker.backend))
+        if follow is not None:
+            follower = _Worker(follow[0], follow[1], cancel)
+            worker.then = (follower, follow[2])
+            workers.append(follower)
     for worker in workers:
         worker.backend.start(stream)
         worker.start()
@@ -358,12 +394,12 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken) -> None:
     def produce() -> None:
         try:
             for frame in decoder.frames(cancel=cancel):
-                for worker in workers:
+                for worker in fed:
                     _put(worker.inbox, frame, cancel)
         except BaseException as exc:
             failure.append(exc)
         finally:
-            for worker in workers:
+            for worker in fed:
                 _put(worker.inbox, _END, None)
 
     producer = threading.Thread(target=produce, name="extract-decode", daemon=True)

@@ -6,8 +6,9 @@ mid grey) or, without a box, to the centre square of the frame; the crop is resi
 input and embedded. Crops are embedded in batches while frames arrive, so memory stays bounded.
 
 Person boxes come from ``box_source``: a callable ``frame -> (x0, y0, x1, y1) | None`` in pixels of
-the displayed video. ``use_person_boxes(skeleton_track, key)`` sets it from a finished skeleton
-track (so rgb runs after the skeleton) and puts the track's cache key into ``params()``.
+the displayed video. ``use_person_boxes(boxes, key)`` sets it from a finished skeleton track or
+from the ``LiveBoxes`` a skeleton running in the same pass feeds, and puts the skeleton's cache
+key into ``params()``.
 
 The default backend is EfficientNet-Lite0 (1280-d after global average pooling): torch on CUDA,
 onnxruntime on the CPU where it can be exported (several times faster there), else torch;
@@ -16,8 +17,10 @@ onnxruntime on the CPU where it can be exported (several times faster there), el
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import logging
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -73,23 +76,38 @@ def crop_square(image: np.ndarray, box: Box | None, size: int, margin: float) ->
 
 
 def boxes_from_skeleton(track: Track, max_gap: float = 0.25) -> BoxSource:
-    """A ``box_source`` reading a skeleton track's ``box`` at the nearest time (within
-    ``max_gap`` seconds) where a person was detected."""
-    detected = np.asarray(track["detected"], bool)
-    times = np.asarray(track.times, np.float64)[detected]
-    boxes = np.asarray(track["box"], np.float32)[detected]
+    """A ``box_source`` reading a finished skeleton track: the box of the last frame at or before
+    the asked time (within ``max_gap`` seconds) where a person was detected."""
+    boxes = LiveBoxes(max_gap)
+    for time, found, box in zip(track.times, track["detected"], track["box"], strict=True):
+        boxes.feed(float(time), tuple(float(v) for v in box) if found else None)
+    return boxes
 
-    def source(frame) -> Box | None:
-        after = int(np.searchsorted(times, frame.time))
-        near = [j for j in (after - 1, after) if 0 <= j < len(times)]
-        if not near:
-            return None
-        i = min(near, key=lambda j: abs(times[j] - frame.time))
-        if abs(times[i] - frame.time) > max_gap or not np.isfinite(boxes[i]).all():
-            return None
-        return tuple(float(v) for v in boxes[i])
 
-    return source
+class LiveBoxes:
+    """Person boxes fed frame by frame (by a skeleton running alongside, or from a finished
+    track); as a ``box_source`` it answers with the box of the last frame at or before the
+    asked frame, within ``max_gap`` seconds, where a person was detected (only the past is used,
+    so a running skeleton and its finished track give the same crops)."""
+
+    def __init__(self, max_gap: float = 0.25) -> None:
+        self.max_gap = max_gap
+        self._times: list[float] = []
+        self._boxes: list[Box] = []
+        self._lock = threading.Lock()
+
+    def feed(self, time: float, box: Box | None) -> None:
+        if box is not None and np.isfinite(box).all():
+            with self._lock:
+                self._times.append(time)
+                self._boxes.append(box)
+
+    def __call__(self, frame) -> Box | None:
+        with self._lock:
+            i = bisect.bisect_right(self._times, frame.time + 1e-9) - 1
+            if i < 0 or frame.time - self._times[i] > self.max_gap:
+                return None
+            return self._boxes[i]
 
 
 class ImageEmbeddingBackend(FrameBackend):
@@ -120,9 +138,10 @@ class ImageEmbeddingBackend(FrameBackend):
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """[B, S, S, 3] uint8 RGB crops -> [B, D] float32 embeddings."""
 
-    def use_person_boxes(self, skeleton: Track, key: str) -> None:
-        """Crop around the boxes of ``skeleton``; ``key`` (its cache key) joins ``params()``."""
-        self.box_source = boxes_from_skeleton(skeleton)
+    def use_person_boxes(self, boxes: Track | LiveBoxes, key: str) -> None:
+        """Crop around the boxes of a skeleton (its finished track, or the boxes its running
+        backend feeds); ``key`` (the skeleton's cache key) joins ``params()``."""
+        self.box_source = boxes if isinstance(boxes, LiveBoxes) else boxes_from_skeleton(boxes)
         self.box_key = key
 
     def crop_params(self) -> dict[str, Any]:
@@ -209,7 +228,7 @@ class RgbBackend(ImageEmbeddingBackend):
     """
 
     name = "efficientnet-lite0"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from engine.extract.registry import FrameBackend, StreamInfo
-from engine.extract.tracks import Track
+from engine.extract.tracks import Track, displayed_box
 
 NO_PERSON = "no person detected"
 
@@ -57,6 +57,10 @@ class SkeletonBackend(FrameBackend):
         result = self.pose.process(frame.image)
         box = np.array(result.box if result.box is not None else (np.nan,) * 4, np.float32)
         self._rows.append((frame.index, frame.time, result, box))
+
+    def last_box(self) -> tuple[float, ...] | None:
+        """The person's box in the frame just processed (displayed pixels), or None."""
+        return displayed_box(self._rows[-1][3], self._stream.scale) if self._rows else None
 
     def finish(self) -> Track:
         scale = self._stream.scale if self._stream else 1.0

