@@ -40,17 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from app.main_window import MainWindow
+    from app.settings import Settings
     from engine.errors import AqaError
     from engine.store import Store
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("AQA Studio")
+    settings = Settings()
+    settings.apply_data_dir()
     try:
         store = Store()
     except AqaError as exc:
         QMessageBox.critical(None, "AQA Studio", str(exc))
         return exc.exit_code
-    window = MainWindow(store)
+    window = MainWindow(store, settings)
     window.show()
     if args.screenshot:
         return screenshot(qt_app, window, args)

@@ -100,8 +100,15 @@ class SessionDialog(_Form):
 class ImportDialog(_Form):
     """A video file and the protocol item it records."""
 
-    def __init__(self, protocol_id: str, path: Path | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        protocol_id: str,
+        path: Path | None = None,
+        folder: str = "",
+        parent: QWidget | None = None,
+    ):
         super().__init__("Import video", parent)
+        self.folder = folder
         self.path = QLineEdit(str(path) if path else "")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -121,7 +128,7 @@ class ImportDialog(_Form):
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
-            self, "Video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
+            self, "Video", self.folder, "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
         )
         if name:
             self.path.setText(name)
@@ -154,7 +161,9 @@ class SettingsDialog(_Form):
         self.form.addRow("Skeleton backend", self.skeleton)
         for key, label in PATH_SETTINGS.items():
             self.form.addRow(label, self.paths[key])
-        self.form.addRow("Data directory", QLabel(f"{data_dir} (set AQA_HOME to change)"))
+        self.data_dir = QLineEdit(str(data_dir))
+        self.form.addRow("Data directory", self.data_dir)
+        self.form.addRow("", QLabel("A new data directory is used from the next start."))
         self.finish()
 
     def show_devices(self, lines: list[str]) -> None:
@@ -188,13 +197,29 @@ class SettingsDialog(_Form):
         llm = self.paths["llm_path"].text().strip()
         if llm and not (Path(llm) / "config.json").is_file():
             return f"The LLM folder {llm} has no config.json (a Hugging Face model folder)."
-        return None
+        return writable_folder_problem(self.data_dir.text().strip())
 
     def save(self) -> None:
         self.settings.set("device", self.device.currentText())
         self.settings.set("skeleton_backend", self.skeleton.currentText())
+        self.settings.set("data_dir", self.data_dir.text().strip())
         for key, edit in self.paths.items():
             self.settings.set(key, edit.text().strip())
+
+
+def writable_folder_problem(folder: str) -> str | None:
+    """One sentence when ``folder`` cannot hold the data directory (created if absent), else None."""
+    if not folder:
+        return "Give a data directory."
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".aqa-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"The data directory {path} cannot be written ({exc.strerror or exc})."
+    return None
 
 
 PATH_SETTINGS = {

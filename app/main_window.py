@@ -89,9 +89,14 @@ class MainWindow(QMainWindow):
         self.timeline.seekRequested.connect(self.video.seek_time)
         self.grades.confirmed.connect(self.confirm_grade)
         self.jobs.changed.connect(self._jobs_changed)
+        self.splitters = {"main": self.splitter, "centre": centre, "right": right}
         geometry = self.settings.geometry("main")
         if geometry is not None:
             self.restoreGeometry(geometry)
+        for name, splitter in self.splitters.items():
+            state = self.settings.geometry(f"splitter-{name}")
+            if state is not None:
+                splitter.restoreState(state)
         self.tree.reload()
 
     # -- menus and keys ------------------------------------------------------------------------
@@ -172,9 +177,10 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a session to import the video into.")
             return
         protocol = self.store.session(session_id)["protocol"]
-        dialog = ImportDialog(protocol, path, self)
+        dialog = ImportDialog(protocol, path, self.settings.get("last_folder"), self)
         if dialog.exec():
             values = dialog.values()
+            self.settings.set("last_folder", str(values["video"].parent))
             row = self._try(lambda: import_recording(self.store, session_id, **values))
             self.tree.reload()
             if row:
@@ -477,6 +483,8 @@ class MainWindow(QMainWindow):
         self.jobs.wait(5000)
         self.video.close_video()
         self.settings.save_geometry("main", self.saveGeometry())
+        for name, splitter in self.splitters.items():
+            self.settings.save_geometry(f"splitter-{name}", splitter.saveState())
         super().closeEvent(event)
 
 

@@ -1,6 +1,7 @@
 """Persisted settings (QSettings) with a schema version and environment overrides.
 
-``AQA_DEVICE`` overrides the device, ``AQA_HOME`` the data directory (read by the engine).
+``AQA_DEVICE`` overrides the device, ``AQA_HOME`` the data directory (read by the engine; the
+``data_dir`` setting fills it in at start-up when it is not set).
 """
 
 import os
@@ -15,6 +16,7 @@ DEFAULTS = {
     "onnx_pose_model": "",
     "llm_path": "",
     "last_folder": "",
+    "data_dir": "",
 }
 
 
@@ -40,6 +42,11 @@ class Settings:
             raise KeyError(key)
         self.qt.setValue(key, value)
         self.qt.sync()
+
+    def apply_data_dir(self) -> None:
+        """Use the chosen data directory for this run, unless AQA_HOME says otherwise."""
+        if self.get("data_dir") and not os.environ.get("AQA_HOME"):
+            os.environ["AQA_HOME"] = self.get("data_dir")
 
     def extraction(self) -> dict:
         """The modalities and backend options the GUI's extractions use (see ``engine.review``)."""

@@ -107,3 +107,17 @@ def test_demo_audio_and_no_audio(demo_video, vtest_video):
     audio = decode_audio(demo_video)
     assert audio.duration_s == pytest.approx(7.7, abs=0.1)
     assert decode_audio(vtest_video) is None
+
+
+def test_stepping_back_past_the_frame_cache_gives_the_same_frames(demo_clip):
+    """Backwards through a clip with a small cache: every frame equals the one read forwards."""
+    from engine.media.reader import FrameReader
+
+    forward = FrameReader(demo_clip, cache_frames=16)
+    expected = [forward.frame(i).copy() for i in range(len(forward))]
+    forward.close()
+    reader = FrameReader(demo_clip, cache_frames=16)
+    for i in reversed(range(len(reader))):
+        np.testing.assert_array_equal(reader.frame(i), expected[i])
+    assert len(reader._cache) == 16
+    reader.close()

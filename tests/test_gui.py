@@ -179,3 +179,66 @@ def test_settings_refuse_unusable_files(window, tmp_path, dialogs):
     dialog.accept()
     assert window.settings.get("device") == "cpu"
     dialog.deleteLater()
+
+
+def _accept_modal(fill):
+    """Fill and accept the modal dialog that is about to open (its exec() blocks the test)."""
+
+    def run():
+        dialog = QApplication.activeModalWidget()
+        fill(dialog)
+        dialog.accept()
+
+    QTimer.singleShot(200, run)
+
+
+def test_import_a_real_video_through_the_dialog(window, demo_clip, tmp_path, dialogs):
+    store = window.store
+    store.add_subject("GUI-S1")
+    session = store.new_session("GUI-S1", "cmas", examiner="Dr G")
+    reload(window, "session", session["id"])
+
+    def fill(dialog):
+        dialog.item.setCurrentIndex(dialog.item.findData("sit_ups"))
+        dialog.view.setCurrentText("side")
+
+    _accept_modal(fill)
+    window.import_video(demo_clip)
+    (rec,) = store.recordings(session["id"])
+    assert (rec["item"], rec["view"]) == ("sit_ups", "side")
+    assert window.recording_id == rec["id"] and window.video.reader is not None
+    assert window.settings.get("last_folder") == str(demo_clip.parent)
+
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video")
+    _accept_modal(lambda dialog: None)
+    window.import_video(notes)
+    assert "notes.mp4" in dialogs[-1] and "\n" not in dialogs[-1]
+    assert len(store.recordings(session["id"])) == 1
+
+
+def test_settings_refuse_an_unwritable_data_directory(window, tmp_path, dialogs):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    dialog, _ = window.settings_dialog()
+    dialog.data_dir.setText(str(blocker / "data"))
+    dialog.accept()
+    assert dialogs[-1].startswith(f"The data directory {blocker / 'data'} cannot be written (")
+    assert window.settings.get("data_dir") == ""
+    dialog.data_dir.setText(str(tmp_path / "new-home"))
+    dialog.accept()
+    assert window.settings.get("data_dir") == str(tmp_path / "new-home")
+    dialog.deleteLater()
+
+
+def test_window_layout_is_remembered(qtbot, window):
+    window.resize(780, 700)  # inside the offscreen screen (800 x 800), so Qt keeps it
+    window.splitter.setSizes([300, 200, 260])
+    chosen = window.splitter.sizes()
+    window.close()
+    again = MainWindow(window.store, window.settings)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.size() == window.size()
+    assert again.splitter.sizes() == chosen
+    again.close()

@@ -2,7 +2,8 @@
 
 The packet timestamps are indexed once (demuxing only, no decoding); a request for the next frame
 continues the running decoder, any other request seeks to the keyframe before it and decodes
-forward. Recent frames are kept in a small LRU cache so stepping back and forth is instant.
+forward. Recent frames are kept in a small LRU cache so stepping back and forth is instant; a step
+back past the cache keeps the frames decoded on the way to it, so the next steps back are too.
 """
 
 from collections import OrderedDict
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import MediaError
-from engine.media.decode import scaled_size
+from engine.media.decode import scaled_size, to_rgb
 from engine.media.probe import open_container, probe, rotation_of
 
 
@@ -56,6 +57,8 @@ class FrameReader:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
+        # Going back: keep the frames before ``index`` decoded on the way (they come next).
+        keep_from = index - self._cache_frames + 1 if index < self._next - 1 else index
         if index != self._next:
             self._seek(index)
         while True:
@@ -64,7 +67,7 @@ class FrameReader:
             except StopIteration:
                 raise MediaError(f"Frame {index} of {self.path} cannot be decoded.") from None
             position = self._position(frame.pts)
-            if position < index:
+            if position < keep_from:
                 continue
             image = self._image(frame)
             self._remember(position, image)
@@ -99,7 +102,7 @@ class FrameReader:
         width, height = self.size
         if self.info.rotation in (90, 270):
             width, height = height, width
-        image = frame.to_ndarray(width=width, height=height, format="rgb24")
+        image = to_rgb(frame, width, height)
         turns = rotation_of(frame) // 90
         return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
