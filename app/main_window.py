@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
             ("&Extract", self.extract_selected, "Ctrl+E"),
             ("&Grade", self.grade_selected, "Ctrl+G"),
             ("Grade the whole &session", self.grade_session, "Ctrl+Shift+G"),
+            ("&Train the item's model on confirmed grades", self.train_item, "Ctrl+T"),
             ("&Compare with another recording…", self.compare, "Ctrl+K"),
         ):
             action = QAction(text, self)
@@ -313,6 +314,37 @@ class MainWindow(QMainWindow):
         job = Job("Grading the session", work.grade_session, self.store.path, session_id, device)
         job.signals.finished.connect(lambda n: self._session_graded(session_id, n))
         return self.submit(job)
+
+    def train_item(self) -> Job | None:
+        """Train a model for the selected recording's item on every confirmed grade of it."""
+        if self.recording_id is None:
+            show_error(self, "Select a recording of the item to train.")
+            return None
+        recording = self.store.recording(self.recording_id)
+        protocol = self.store.session(recording["session_id"])["protocol"]
+        device = self.settings.get("device")
+        job = Job(
+            f"Training {recording['item']}",
+            work.train_item,
+            self.store.path,
+            protocol,
+            recording["item"],
+            device,
+        )
+        job.signals.finished.connect(self._trained)
+        return self.submit(job)
+
+    def _trained(self, outcome: dict) -> None:
+        model, metrics = outcome["model"], outcome["metrics"]
+        verdict = "now active" if outcome["activated"] else "kept as a candidate"
+        before = outcome["previous_cv_srcc"]
+        compared = "" if before is None else f" (active model: {before:.3f})"
+        self.status_text.setText(
+            f"{model['name']} v{model['version']} for {model['item']}: cross-validated SRCC "
+            f"{metrics['cv_srcc']:.3f}{compared}, {verdict}"
+        )
+        if self.recording_id is not None:
+            self.show_recording(self.recording_id)
 
     def _graded(self, recording_id: int, row: dict) -> None:
         self.tree.reload()

@@ -114,6 +114,7 @@ def _run_checks(test: SelfTest, tmp: Path) -> None:
     test.check("pose models", _pose_models)
     os.environ["AQA_HOME"] = str(tmp / "home")
     test.check("protocols", lambda: _protocols(state))
+    test.check("text encoder", lambda: _text(state))
     if not test.check("main window", lambda: _main_window(state, tmp)):
         return
     try:
@@ -146,6 +147,19 @@ def _protocols(state: dict[str, Any]) -> str:
     state["protocol"], state["item"], state["model"] = _graded_item(protocols)
     items = sum(len(p.items) for p in protocols.values())
     return f"{len(protocols)} protocols, {items} items ({', '.join(sorted(protocols))})"
+
+
+def _text(state: dict[str, Any]) -> str:
+    """The exam note embedded; MiniLM must be used wherever its files are installed."""
+    from engine.extract.text import MINILM, TextBackend, installed_minilm
+
+    track = TextBackend(protocol=state["protocol"], item=state["item"]).run()
+    encoder = track.meta["encoder"]
+    if installed_minilm() is not None and encoder != MINILM:
+        raise RuntimeError(f"MiniLM is installed but the text used {encoder}: {track.reason}")
+    return f"{encoder}, {len(track.meta['tokens'])} tokens" + (
+        f" ({track.reason})" if track.reason else ""
+    )
 
 
 def _graded_item(protocols: dict) -> tuple[str, str, Path | None]:

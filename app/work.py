@@ -32,6 +32,15 @@ def grade_session(db_path: Path, session_id: int, device: str, progress, cancel)
         return len(grade(store, session_id, device=device, progress=progress, cancel=cancel))
 
 
+def train_item(db_path: Path, protocol: str, item: str, device: str, progress, cancel) -> dict:
+    """Cross-validate and train the item's model on its confirmed grades (see ``train_item``)."""
+    from engine.grading.learning import train_item as train
+    from engine.store import Store
+
+    with Store(db_path) as store:
+        return train(store, protocol, item, device=device, progress=progress, cancel=cancel)
+
+
 def render_overlay(video: str, target: Path, progress, cancel) -> Path:
     """Write the overlay video of a recording."""
     from engine.render import render

