@@ -293,7 +293,7 @@ class MainWindow(QMainWindow):
             self.settings.extraction(),
         )
         job.signals.finished.connect(lambda result: self._extracted(recording["id"], result))
-        return self.submit(job)
+        return self._submit_on(recording["id"], "extracting", job)
 
     def grade_selected(self) -> Job | None:
         if self.recording_id is None:
@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
         device = self.settings.get("device")
         job = Job("Grading", work.grade_recording, self.store.path, recording_id, device)
         job.signals.finished.connect(lambda row: self._graded(recording_id, row))
-        return self.submit(job)
+        return self._submit_on(recording_id, "grading", job)
 
     def grade_session(self) -> Job | None:
         session_id = self.tree.selected("session")
@@ -415,6 +415,13 @@ class MainWindow(QMainWindow):
         target = self._save_name("Timeline plots", "PNG image (*.png)")
         if target and not self.timeline.canvas.grab().save(str(target)):
             show_error(self, f"{target} could not be written.")
+
+    def _submit_on(self, recording_id: int, what: str, job: Job) -> Job:
+        """Submit a job on one recording, shown as ``what`` in the tree while it runs."""
+        for signal in (job.signals.finished, job.signals.failed, job.signals.cancelled):
+            signal.connect(lambda *_: self.tree.set_busy(recording_id, None))
+        self.tree.set_busy(recording_id, what)
+        return self.submit(job)
 
     def submit(self, job: Job) -> Job:
         job.signals.progress.connect(self._progress)

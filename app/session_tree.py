@@ -11,9 +11,11 @@ KIND_ROLE = Qt.ItemDataRole.UserRole
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def status_text(status: dict) -> str:
-    """A short status mark: what has been done, and a review flag."""
-    if status["rated"]:
+def status_text(status: dict, busy: str | None = None) -> str:
+    """A short status mark: what runs now or what has been done, and a review flag."""
+    if busy:
+        text = f"⟳ {busy}"
+    elif status["rated"]:
         text = "✔ rated"
     elif status["graded"]:
         text = "● graded"
@@ -35,10 +37,27 @@ class SessionTree(QTreeWidget):
         self.store = store
         self.setHeaderLabels(["Subjects, sessions, recordings", "Status"])
         self.setColumnWidth(0, 260)
+        self.busy: dict[int, str] = {}  # recording id -> the job running on it
         self.currentItemChanged.connect(self._selected)
 
+    def set_busy(self, recording_id: int, what: str | None) -> None:
+        """Show ``what`` (e.g. "extracting") as the recording's status; None clears it."""
+        if what is None:
+            self.busy.pop(recording_id, None)
+        else:
+            self.busy[recording_id] = what
+        self.reload()
+
     def reload(self) -> None:
+        """Rebuild from the database, keeping the selection (quietly: nothing is re-opened)."""
         selected = self._key(self.currentItem())
+        self.blockSignals(True)
+        try:
+            self._rebuild(selected)
+        finally:
+            self.blockSignals(False)
+
+    def _rebuild(self, selected) -> None:
         self.clear()
         for subject in self.store.subjects():
             subject_node = self._node(self, subject["code"], "subject", subject["id"])
@@ -49,7 +68,8 @@ class SessionTree(QTreeWidget):
                     view = f" ({rec['view']})" if rec["view"] else ""
                     label = f"{rec['item']}{view} — {Path(rec['path']).name}"
                     node = self._node(session_node, label, "recording", rec["id"])
-                    node.setText(1, status_text(self.store.recording_status(rec["id"])))
+                    status = self.store.recording_status(rec["id"])
+                    node.setText(1, status_text(status, self.busy.get(rec["id"])))
                 session_node.setExpanded(True)
             subject_node.setExpanded(True)
         if selected:

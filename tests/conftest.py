@@ -23,11 +23,14 @@ def aqa_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(autouse=True)
 def qt_settings(tmp_path, monkeypatch) -> Path:
     """The app's settings go to files of this test, never to the user's configuration (also in
-    the app processes a test starts, through XDG_CONFIG_HOME)."""
-    from PySide6.QtCore import QSettings
-
+    the app processes a test starts, through XDG_CONFIG_HOME). The mediapipe comparison runs
+    these fixtures in a virtual environment without Qt."""
     folder = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        return folder
     for form in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(form, QSettings.Scope.UserScope, str(folder))
     return folder

@@ -215,12 +215,22 @@ def test_ctrl_c_in_a_real_process(demo_video, pose_model_dir, tmp_path):
         pytest.skip("the aqa console script is not installed next to this Python")
     home = tmp_path / "home"
     env = {"AQA_HOME": str(home), "AQA_POSE_MODELS": str(pose_model_dir), "PATH": "/usr/bin"}
-    cmd = [exe, "extract", demo_video, "--modalities", "skeleton,flow", "--no-cache"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    # The full profile with rgb: several seconds of work, so the signal lands while it runs.
+    cmd = [exe, "extract", demo_video, "--modalities", "skeleton,flow,rgb", "--profile", "full"]
+    cmd.append("--no-cache")
+    # As from a terminal: SIGINT handled by default, even when this test runs in the background
+    # (where the shell started it with SIGINT ignored, which its children would inherit).
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 30
     while time.time() < deadline and not home.exists() and proc.poll() is None:
         time.sleep(0.05)  # the data folder appears once the video is probed and hashed
-    time.sleep(1.0)
+    time.sleep(0.5)
     if proc.poll() is not None:
         pytest.skip("the extraction finished before it could be interrupted")
     proc.send_signal(signal.SIGINT)

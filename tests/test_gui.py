@@ -45,10 +45,13 @@ def reload(window, kind, row_id):
 def test_extract_draws_overlay(window, qtbot, demo_clip, pose_models):
     _, rec = session_with(window.store, demo_clip)
     reload(window, "recording", rec["id"])
+    assert window.tree.currentItem().text(1) == "○ not extracted"
     job = window.extract_selected()
+    assert window.tree.currentItem().text(1) == "⟳ extracting"
     with qtbot.waitSignal(job.signals.finished, timeout=300_000):
         pass
     assert window.store.recording_status(rec["id"])["extracted"]
+    assert window.tree.currentItem().text(1) == "◐ extracted"
     window.video.seek(30)
     assert window.video.joints.data.size > 5  # joints drawn on the frame
     assert "angle (°)" in window.timeline.plots
