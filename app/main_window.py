@@ -439,6 +439,12 @@ class MainWindow(QMainWindow):
         if recording_id == self.recording_id:
             self._show_review(review)
         self.status_text.setText(f"Extracted in {result.seconds:.1f} s")
+        # A modality without its files, or one that failed, is the user's to know about.
+        problems = [
+            r.reason for r in result.modalities.values() if r.needs_files or r.status == "error"
+        ]
+        if problems:
+            show_error(self, " ".join(problems))
 
     def _load_tracks(self, recording: dict) -> None:
         """Show cached tracks of an extracted recording (reading the cache in the job queue)."""

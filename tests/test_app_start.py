@@ -72,3 +72,49 @@ def test_screenshot_of_a_session(tmp_path):
         timeout=120,
     )
     assert missing.returncode == 2 and "no session 9" in missing.stderr
+
+
+GUI_SCRIPT = """
+import sys
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+from app.__main__ import dispose
+from app.main_window import MainWindow
+from engine.recordings import import_recording
+from engine.store import Store
+
+app = QApplication([])
+store = Store()
+window = MainWindow(store)
+window.show()
+app.processEvents()
+shown = "torch" in sys.modules
+store.add_subject("P-1")
+session = store.new_session("P-1", "cmas")
+rec = import_recording(store, session["id"], sys.argv[1], "head_elevation")
+window.tree.reload()
+window.tree.select("recording", rec["id"])
+for start in (window.extract_selected, window.grade_selected):
+    job, loop = start(), QEventLoop()
+    for signal in (job.signals.finished, job.signals.failed):
+        signal.connect(loop.quit)
+    QTimer.singleShot(300_000, loop.quit)
+    loop.exec()
+graded = store.latest_assessment(rec["id"]) is not None
+print(shown, "torch" in sys.modules, graded)
+window.close()
+store.close()
+dispose(app, window)
+"""
+
+
+def test_the_gui_process_never_imports_torch(demo_clip, pose_models):
+    """Window shown, a recording extracted and graded: torch was imported only by the worker."""
+    result = subprocess.run(
+        [sys.executable, "-c", GUI_SCRIPT, str(demo_clip)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == ["False", "False", "True"]

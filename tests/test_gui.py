@@ -306,3 +306,20 @@ def test_train_the_items_model_from_the_window(window, qtbot, tmp_path, dialogs)
     assert not active["demo"] and active["metrics"]["samples"] == 12
     assert "cross-validated SRCC" in window.status_text.text()
     assert "now active" in window.status_text.text()
+
+
+def test_missing_weight_file_is_a_dialog_and_the_rest_is_extracted(
+    window, qtbot, demo_clip, tmp_path, dialogs
+):
+    """The ONNX pose model chosen in the settings has gone: a dialog names it; flow and audio
+    are still extracted and shown."""
+    gone = tmp_path / "rtmpose.onnx"
+    window.settings.set("skeleton_backend", "onnx")
+    window.settings.set("onnx_pose_model", str(gone))
+    _, rec = session_with(window.store, demo_clip)
+    reload(window, "recording", rec["id"])
+    job = window.extract_selected()
+    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+        pass
+    assert str(gone) in dialogs[-1] and "\n" not in dialogs[-1]
+    assert "motion" in window.timeline.plots and "angle (°)" not in window.timeline.plots

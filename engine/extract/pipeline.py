@@ -77,6 +77,7 @@ class ModalityResult:
     seconds: float = 0.0
     cache_key: str | None = None
     cached: bool = False
+    needs_files: bool = False  # missing because a weight/model file is not on this machine
     params: dict[str, Any] = field(default_factory=dict)
     track: Track | None = None
 
@@ -173,7 +174,7 @@ def extract(
         try:
             backend = spec.build(device=used_device, **options)
         except MissingWeightsError as exc:
-            result.status, result.reason = "missing", str(exc)
+            result.status, result.reason, result.needs_files = "missing", str(exc), True
             continue
         except AqaError as exc:
             result.status, result.reason = "error", str(exc)
