@@ -117,3 +117,31 @@ def test_read_only_cache_folder(tmp_path):
             Cache(root).save("ef" + "0" * 62, _track().write)
     finally:
         root.chmod(0o700)
+
+
+def test_a_file_is_hashed_once_while_it_stays_unchanged(tmp_path):
+    """The remembered hash serves the same file; a changed file (even of the same size) is read
+    again; a file written a moment ago is not remembered."""
+    import hashlib
+    import os
+    import time
+
+    from engine.hashing import file_sha256
+
+    def age(path, seconds):
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+    video = tmp_path / "clip.bin"
+    video.write_bytes(b"first take")
+    age(video, 60)
+    assert file_sha256(video) == hashlib.sha256(b"first take").hexdigest()
+    memos = tmp_path / "aqa-home" / "cache" / "hashes"
+    (memo,) = memos.rglob("*.sha256")
+    memo.write_text("f" * 64)  # what the next call returns only if it trusts the memo
+    assert file_sha256(video) == "f" * 64
+    video.write_bytes(b"other take")  # the same size, new content
+    age(video, 30)
+    assert file_sha256(video) == hashlib.sha256(b"other take").hexdigest()
+    video.write_bytes(b"third take")  # just written: hashed, not remembered
+    assert file_sha256(video) == hashlib.sha256(b"third take").hexdigest()
+    assert len(list(memos.rglob("*.sha256"))) == 2

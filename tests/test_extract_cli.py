@@ -19,7 +19,9 @@ from engine.jobs import CancelToken
 
 
 def _cache_files(home: Path) -> list[Path]:
-    return [p for p in (home / "cache").rglob("*") if p.is_file()] if home.exists() else []
+    """Files of the extraction cache (the remembered file hashes live beside it)."""
+    folder = home / "cache" / "extract"
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
 def test_demo_clip_all_modalities(demo_clip, pose_models, aqa_home):
