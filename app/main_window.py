@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobQueue(self)
         self.recording_id: int | None = None
         self._flow_engine = None  # made on first use of the flow overlay
+        self.devices: list[str] | None = None  # what the worker found, once asked
         self.setWindowTitle("AQA Studio")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -253,7 +254,7 @@ class MainWindow(QMainWindow):
             return None
         for side, row in zip((view.left, view.right), rows, strict=True):
             if self.store.recording_status(row["id"])["extracted"]:
-                job = self._tracks_job(row)
+                job = self._tracks_job(row, "Loading the tracks of")
                 job.signals.finished.connect(lambda review, side=side: _draw_skeleton(side, review))
                 self.submit(job)
         assessments = [self.store.latest_assessment(r["id"]) for r in rows]
@@ -267,15 +268,21 @@ class MainWindow(QMainWindow):
     def edit_settings(self) -> None:
         dialog, job = self.settings_dialog()
         dialog.exec()
-        job.signals.finished.disconnect(dialog.show_devices)
+        if job is not None:
+            job.signals.finished.disconnect(dialog.show_devices)
         dialog.deleteLater()
 
-    def settings_dialog(self) -> tuple[SettingsDialog, Job]:
-        """The settings dialog, and the job that fills in the devices found."""
+    def settings_dialog(self) -> tuple[SettingsDialog, Job | None]:
+        """The settings dialog, and the job that fills in the devices found (the first time;
+        later dialogs show what it found)."""
         from engine.paths import data_dir
 
         dialog = SettingsDialog(self.settings, data_dir(), self)
+        if self.devices is not None:
+            dialog.show_devices(self.devices)
+            return dialog, None
         job = self.submit(Job("Looking for devices", work.find_devices))
+        job.signals.finished.connect(lambda lines: setattr(self, "devices", lines))
         job.signals.finished.connect(dialog.show_devices)
         return dialog, job
 
@@ -285,13 +292,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a recording to extract.")
             return None
         recording = self.store.recording(self.recording_id)
-        job = Job(
-            f"Extracting {Path(recording['path']).name}",
-            work.extract_recording,
-            recording["path"],
-            self.settings.get("device"),
-            self.settings.extraction(),
-        )
+        job = self._tracks_job(recording, "Extracting")
         job.signals.finished.connect(lambda result: self._extracted(recording["id"], result))
         return self._submit_on(recording["id"], "extracting", job)
 
@@ -451,7 +452,7 @@ class MainWindow(QMainWindow):
         if not self.store.recording_status(recording["id"])["extracted"]:
             return
 
-        job = self._tracks_job(recording)
+        job = self._tracks_job(recording, "Loading the tracks of")
         job.signals.finished.connect(
             lambda review: recording["id"] == self.recording_id and self._show_review(review)
         )
@@ -464,10 +465,11 @@ class MainWindow(QMainWindow):
         if len(values):
             self.timeline.set_bars("contribution", starts, ends, values)
 
-    def _tracks_job(self, recording: dict) -> Job:
-        """A job reading (or extracting) the review tracks of ``recording``."""
+    def _tracks_job(self, recording: dict, doing: str) -> Job:
+        """A job extracting (or reading from the cache) the review tracks of ``recording``, with
+        the settings' backends."""
         return Job(
-            f"Loading the tracks of {Path(recording['path']).name}",
+            f"{doing} {Path(recording['path']).name}",
             work.extract_recording,
             recording["path"],
             self.settings.get("device"),

@@ -52,17 +52,17 @@ class Worker:
 
     def restart(self) -> None:
         """Drop a broken process; the next job starts a new one."""
-        with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        self._shutdown(wait=False)
 
     def stop(self) -> None:
         """Cancel what runs and end the process."""
         self.cancel_event.set()
+        self._shutdown(wait=True)
+
+    def _shutdown(self, wait: bool) -> None:
         with self._lock:
             if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor.shutdown(wait=wait, cancel_futures=True)
             self._executor = None
 
 

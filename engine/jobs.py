@@ -1,8 +1,11 @@
 """Cancellation shared by long-running engine work (extraction, training, reports)."""
 
 import threading
+from collections.abc import Callable
 
 from engine.errors import Cancelled
+
+Progress = Callable[[float, str], None]  # progress(fraction 0..1, stage) of long engine work
 
 
 class CancelToken:

@@ -19,11 +19,10 @@ import numpy as np
 
 from engine.coco import BONES
 from engine.errors import InputError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
 OVERLAYS = ("skeleton", "flow")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")

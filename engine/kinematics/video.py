@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import InputError, MissingWeightsError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.kinematics.skeleton import SkeletonSeries
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 def skeleton_from_video(

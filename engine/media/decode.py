@@ -147,7 +147,7 @@ class VideoDecoder:
                         next_time = origin + (math.floor((time - origin) / step + 1e-6) + 1) * step
                     if cancel is not None:
                         cancel.check()
-                    image = self._image(frame, out_w, out_h)
+                    image = upright_rgb(frame, out_w, out_h)
                     self.stats.yielded += 1
                     yield Frame(index=index, time=time, image=image)
         finally:
@@ -171,12 +171,13 @@ class VideoDecoder:
                 return
             yield packet
 
-    def _image(self, frame, out_w: int, out_h: int) -> np.ndarray:
-        turns = rotation_of(frame) // 90 if self.info.rotation else 0
-        image = to_rgb(frame, out_w, out_h)
-        if turns:
-            image = np.ascontiguousarray(np.rot90(image, turns))
-        return image
+
+def upright_rgb(frame, width: int, height: int) -> np.ndarray:
+    """``to_rgb`` at (width, height) in the stored orientation, then turned by the frame's
+    rotation metadata (portrait phone videos come out upright)."""
+    image = to_rgb(frame, width, height)
+    turns = rotation_of(frame) // 90
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def to_rgb(frame, width: int, height: int) -> np.ndarray:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import MediaError
-from engine.media.decode import scaled_size, to_rgb
-from engine.media.probe import open_container, probe, rotation_of
+from engine.media.decode import scaled_size, upright_rgb
+from engine.media.probe import open_container, probe
 
 
 class FrameReader:
@@ -102,9 +102,7 @@ class FrameReader:
         width, height = self.size
         if self.info.rotation in (90, 270):
             width, height = height, width
-        image = to_rgb(frame, width, height)
-        turns = rotation_of(frame) // 90
-        return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+        return upright_rgb(frame, width, height)
 
     def _remember(self, index: int, image: np.ndarray) -> None:
         self._cache[index] = image

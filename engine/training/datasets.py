@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
+from engine.jobs import Progress
 
 FORMAT = "aqa-feature-set"
 VERSION = 1
@@ -228,7 +229,7 @@ def write_dataset(
     root: str | Path,
     spec: DataSpec,
     rows: Iterable[tuple[Record, dict[str, np.ndarray]]],
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
     total: int | None = None,
 ) -> Path:
     """Write a data directory; each file appears atomically (written aside, then renamed)."""
@@ -281,6 +282,13 @@ def _atomic(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
+def crop_start(total: int, size: int, where: float | None = None) -> int:
+    """First step of the ``size`` steps kept of ``total``: at relative position ``where`` in
+    [0, 1), or centred when None (evaluation); 0 when nothing is cut."""
+    span = max(total - size, 0)
+    return span // 2 if where is None else min(int(where * (span + 1)), span)
+
+
 def crop_or_pad(
     feats: dict[str, np.ndarray], lengths: dict[str, int], rng: np.random.Generator | None
 ) -> dict[str, np.ndarray]:
@@ -294,9 +302,8 @@ def crop_or_pad(
     out = {}
     for m, a in feats.items():
         size = int(lengths[m])
-        span = a.shape[0] - size
-        if span > 0:
-            start = span // 2 if where is None else min(int(where * (span + 1)), span)
+        if a.shape[0] > size:
+            start = crop_start(a.shape[0], size, where)
             window = a[start : start + size]
         else:
             window = np.zeros((size, a.shape[1]), dtype=np.float32)

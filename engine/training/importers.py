@@ -29,18 +29,16 @@ from __future__ import annotations
 import io
 import logging
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import InputError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.training.datasets import DataSpec, Record, write_dataset
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
 
 RG_ACTIONS = ("Ball", "Clubs", "Hoop", "Ribbon")
 RG_TARGETS = {"Difficulty_Score": 1, "Execution_Score": 2, "Total_Score": 3}
@@ -204,21 +202,8 @@ def import_rg(
                 rows.append((split, name, score))
     if not rows:
         raise InputError(f"The RG label files list no {action} samples.")
-    tables = {
-        "rgb": load_pickled_dict(features / f"{action}_rgb_VST.npy"),
-        "flow": load_pickled_dict(features / f"{action}_flow_I3D.npy"),
-        "audio": load_pickled_dict(features / f"{action}_audio_AST.npy"),
-    }
-    spec = DataSpec(
-        name=f"RG {action}",
-        modalities=["rgb", "flow", "audio"],
-        input_dims=dict(PAIRED_DIMS),
-        score_min=0.0,
-        score_max=25.0,
-        target=target,
-        source="RG (Zeng et al. 2020), PAMFN VST/I3D/AST features",
-    )
-    return _emit(out, spec, rows, lambda m, n: tables[m].get(n), progress, cancel)
+    spec = _pamfn_spec(f"RG {action}", 25.0, target, "RG (Zeng et al. 2020)")
+    return _emit_pamfn(out, spec, features, action, rows, progress, cancel)
 
 
 def import_fisv(
@@ -238,20 +223,28 @@ def import_fisv(
         for split in ("train", "test")
         for name, score in read_score_file(labels / f"{split}.txt", column)
     ]
-    tables = {
-        "rgb": load_pickled_dict(features / "FISV_rgb_VST.npy"),
-        "flow": load_pickled_dict(features / "FISV_flow_I3D.npy"),
-        "audio": load_pickled_dict(features / "FISV_audio_AST.npy"),
-    }
-    spec = DataSpec(
-        name=f"Fis-V {target}",
+    spec = _pamfn_spec(f"Fis-V {target}", top, target, "Fis-V (Xu et al. 2019)")
+    return _emit_pamfn(out, spec, features, "FISV", rows, progress, cancel)
+
+
+def _pamfn_spec(name: str, top: float, target: str, dataset: str) -> DataSpec:
+    return DataSpec(
+        name=name,
         modalities=["rgb", "flow", "audio"],
         input_dims=dict(PAIRED_DIMS),
         score_min=0.0,
         score_max=top,
         target=target,
-        source="Fis-V (Xu et al. 2019), PAMFN VST/I3D/AST features",
+        source=f"{dataset}, PAMFN VST/I3D/AST features",
     )
+
+
+def _emit_pamfn(out, spec: DataSpec, features: Path, prefix: str, rows, progress, cancel):
+    """Write rows whose features come from PAMFN's ``<prefix>_{rgb_VST,flow_I3D,audio_AST}.npy``."""
+    tables = {
+        m: load_pickled_dict(features / f"{prefix}_{m}_{net}.npy")
+        for m, net in (("rgb", "VST"), ("flow", "I3D"), ("audio", "AST"))
+    }
     return _emit(out, spec, rows, lambda m, n: tables[m].get(n), progress, cancel)
 
 

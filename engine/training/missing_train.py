@@ -17,19 +17,16 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.synthetic import SyntheticSpec, bench_networks, generate
 from engine.training.datasets import FeatureDataset
 from engine.training.splits import group_holdout
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass

@@ -13,22 +13,19 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.device import select_torch_device
 from engine.errors import InputError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.training.config import TrainConfig
 from engine.training.datasets import FeatureDataset, input_lengths, iterate_batches
 from engine.training.evaluate import predict
 from engine.training.metrics import mse, srcc
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass

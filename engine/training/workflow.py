@@ -9,12 +9,12 @@ rows never steer training.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.training.config import TrainConfig, default_config
 from engine.training.datasets import FeatureDataset, input_lengths
 from engine.training.evaluate import EvalReport, evaluate_subsets
@@ -22,8 +22,6 @@ from engine.training.splits import group_holdout
 from engine.training.trainer import TrainResult, train_model
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass
