@@ -66,3 +66,22 @@ def test_windows_are_reported_in_seconds(model):
     out = segment_contributions(model, feature_set(model, rows), used, 0.5, item)
     assert out["start"][:2] == [0.0, pytest.approx(1.067, abs=1e-3)]
     assert len(out["end"]) == len(out["contribution"]) == SEGMENTS
+
+
+def test_models_with_a_short_text_input_still_weigh_every_frame_segment():
+    """DualAlign reads 16 segments of the frame modalities but one of text: the segments it
+    reads follow the longest input, not the one-step text."""
+    import torch
+
+    from engine.grading.model_files import LoadedModel
+    from models.registry import build
+
+    torch.manual_seed(0)
+    net = build("dualalign", "app", score="expected").eval()  # a score that moves smoothly
+    dual = LoadedModel("dualalign/test", 1, False, {}, net, "uniform:20", None, "cpu")
+    rows = constant_rows(dual, seed=1)
+    for m in ("skeleton", "flow", "audio", "rgb"):
+        rows[m][4] += 3.0
+    found = contributions(dual, rows)
+    assert abs(found[4]) > 1e-4  # inside the centred 16 of 20 (2..17), far from the middle
+    assert found[[0, 1, 18, 19]].tolist() == [0.0, 0.0, 0.0, 0.0]

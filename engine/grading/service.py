@@ -176,8 +176,10 @@ def segment_contributions(
 
     windows = features.windows
     total = len(windows)
-    length = min(input_lengths(model.network).values(), default=total)
-    first = crop_start(total, length)  # the centred cut the model reads
+    # The centred cut of the longest input: shorter inputs (DualAlign's one-step text) sit
+    # inside it, and a segment outside every cut is never read.
+    length = max(input_lengths(model.network).values(), default=total)
+    first = crop_start(total, length)
     seen = list(range(first, min(first + length, total)))
     averages = {m: features.features[m][features.valid[m]].mean(axis=0) for m in used}
     moves = np.zeros(total)
