@@ -164,13 +164,13 @@ def _text(state: dict[str, Any]) -> str:
 
 def _graded_item(protocols: dict) -> tuple[str, str, Path | None]:
     """The first item with a shipped demo model, else the first CMAS item (and no model)."""
-    from engine.grading.model_files import demo_dir
+    from engine.grading.model_files import demo_dirs
 
     for protocol in protocols.values():
         for item in protocol.items:
-            folder = demo_dir(protocol.id, item.id)
-            if (folder / "card.json").is_file():
-                return protocol.id, item.id, folder
+            folders = demo_dirs(protocol.id, item.id)
+            if folders:
+                return protocol.id, item.id, folders[0]
     first = protocols.get("cmas") or next(iter(protocols.values()))
     return first.id, first.items[0].id, None
 

@@ -22,7 +22,7 @@ def test_selftest_passes_and_leaves_the_users_data_alone(pose_models, aqa_home, 
     assert code == 0, text
     for name in REQUIRED + ("cli",):
         assert re.search(rf"^ok\s+{name}\s", text, re.M), text
-    shipped = any((resources_dir() / "models").glob("*/*/card.json"))
+    shipped = any((resources_dir() / "models").glob("*/*/*/card.json"))
     assert re.search(rf"^{'ok' if shipped else 'skipped'}\s+grade\s", text, re.M), text
     assert re.search(r"^self-test passed: \d+ ok", text, re.M), text
     # The run used a temporary data directory and put AQA_HOME back.

@@ -33,9 +33,9 @@ def register(subparsers) -> None:
     conv.set_defaults(func=convert_cmd)
 
     ls = sub.add_parser("list", help="registered grading models per protocol item")
-    ls.add_argument("--protocol")
-    ls.add_argument("--item")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--protocol", help="only this protocol's models (e.g. cmas)")
+    ls.add_argument("--item", help="only this item's models (e.g. head_elevation)")
+    ls.add_argument("--json", action="store_true", help="print JSON rows")
     ls.set_defaults(func=list_cmd)
     for action, text in (("activate", "make a model the item's active one"),
                          ("retire", "stop using a model")):  # fmt: skip
@@ -46,9 +46,16 @@ def register(subparsers) -> None:
 
 def list_cmd(args: argparse.Namespace) -> int:
     from engine.cli.output import print_table
+    from engine.grading.model_files import register_demos
+    from engine.protocols import catalog, get_protocol
     from engine.store import Store
 
+    protocols = [get_protocol(args.protocol)] if args.protocol else list(catalog().values())
     with Store() as store:
+        for protocol in protocols:
+            for item in protocol.items:
+                if args.item in (None, item.id):
+                    register_demos(store, protocol.id, item.id)
         rows = store.models(args.protocol, args.item)
     if args.json:
         print_json(rows)
@@ -68,7 +75,7 @@ def list_cmd(args: argparse.Namespace) -> int:
         for r in rows
     ]
     if not table:
-        print("no models registered yet (demo models register when an item is first graded)")
+        print("no models for that protocol item: rate some recordings and run `aqa train`")
     else:
         print_table(table, ["id", "protocol", "item", "model", "status", "cv srcc", "demo"])
     return 0

@@ -2,8 +2,8 @@
 
 A model is a checkpoint directory (``models.checkpoint``: safetensors + card) registered in the
 store per (protocol, item). Models trained here live under ``<data dir>/models``; the demo models
-ship in ``resources/models/<protocol>/<item>`` and are registered (active, DEMO) the first time an
-item without a model is graded.
+ship in ``resources/models/<protocol>/<item>/<network>`` and are registered (DEMO) as soon as the
+item's models are asked for (grading, ``aqa models list``, the window).
 """
 
 from dataclasses import dataclass
@@ -19,8 +19,10 @@ from engine.store import Store
 RESOURCE = "resource:"
 
 
-def demo_dir(protocol: str, item: str) -> Path:
-    return resources_dir() / "models" / protocol / item
+def demo_dirs(protocol: str, item: str) -> list[Path]:
+    """The shipped demo models of (protocol, item), one folder per network."""
+    folder = resources_dir() / "models" / protocol / item
+    return sorted(p.parent for p in folder.glob("*/card.json"))
 
 
 def trained_dir(protocol: str, item: str, name: str, version: int) -> Path:
@@ -34,31 +36,48 @@ def resolve(path: str) -> Path:
     return Path(path)
 
 
+def register_demos(store: Store, protocol: str, item: str) -> list[dict[str, Any]]:
+    """Register the item's shipped demo models that the store does not know yet (DEMO).
+
+    When the item has no active model, the demo with the best cross-validated SRCC on its
+    synthetic data becomes active; the others stay selectable candidates. Returns the new rows.
+    """
+    from models.checkpoint import read_card
+
+    rows = store.models(protocol, item)
+    for row in rows:  # demos of an older layout whose files are gone
+        if row["demo"] and row["status"] != "retired" and not (resolve(row["path"]) / "card.json").is_file():
+            store.set_model_status(row["id"], "retired", actor="aqa")
+    known = {m["path"] for m in rows}
+    added = []
+    for folder in demo_dirs(protocol, item):
+        path = f"{RESOURCE}{folder.relative_to(resources_dir()).as_posix()}"
+        if path in known:
+            continue
+        card = read_card(folder)
+        added.append(
+            store.register_model(
+                protocol, item, card["name"], path, card, card.get("metrics"), demo=True,
+                actor="aqa",
+            )
+        )  # fmt: skip
+    if added and store.active_model(protocol, item) is None:
+        demos = [m for m in store.models(protocol, item) if m["demo"]]
+        best = max(demos, key=lambda m: (m["metrics"] or {}).get("cv_srcc") or -1.0)
+        store.set_model_status(best["id"], "active", actor="aqa")
+    return added
+
+
 def model_for(store: Store, protocol: str, item: str) -> dict[str, Any]:
-    """The active model of (protocol, item), registering the shipped demo model if there is none."""
+    """The active model of (protocol, item), registering the shipped demo models first."""
+    register_demos(store, protocol, item)
     active = store.active_model(protocol, item)
-    if active is not None:
-        return active
-    folder = demo_dir(protocol, item)
-    if not (folder / "card.json").exists():
+    if active is None:
         raise MissingWeightsError(
             f"There is no model for {protocol} / {item} yet: rate some recordings and run "
             f"`aqa train --protocol {protocol} --item {item}`."
         )
-    from models.checkpoint import read_card
-
-    card = read_card(folder)
-    return store.register_model(
-        protocol,
-        item,
-        card["name"],
-        f"{RESOURCE}models/{protocol}/{item}",
-        card,
-        card.get("metrics"),
-        demo=True,
-        status="active",
-        actor="aqa",
-    )
+    return active
 
 
 @dataclass
