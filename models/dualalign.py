@@ -80,7 +80,7 @@ from torch import Tensor, nn
 from models.dualalign_blocks import CrossModalBlock, TemporalModulation, TokenEmbed
 from models.etf import EtfClassifier
 from models.gram import gram_contrastive_loss
-from models.output import GradeOutput
+from models.output import GradeOutput, masked_mean, segment_validity
 
 _PAPER_TRAIN = {
     "optimizer": "sgd",
@@ -265,8 +265,11 @@ class DualAlign(nn.Module):
         return copy.deepcopy(self.config)
 
     # ------------------------------------------------------------------ inputs
-    def _inputs(self, features: dict[str, Tensor], ok: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Validated inputs, every missing sample's values replaced by zeros (never read).
+    def _inputs(
+        self, features: dict[str, Tensor], ok: dict[str, Tensor], seg: dict[str, Tensor] | None
+    ) -> dict[str, Tensor]:
+        """Validated inputs, every missing sample's values and invalid segment replaced by zeros
+        (never read).
 
         A modality may be left out of ``features`` when no sample of the batch has it.
         """
@@ -283,7 +286,10 @@ class DualAlign(nn.Module):
                     f"Modality {m!r} needs features [B={batch}, T, {self.input_dims[m]}], "
                     f"got {list(x.shape)}."
                 )
-            out[m] = torch.where(ok[m].view(-1, 1, 1), x, 0.0)
+            use = ok[m].view(-1, 1, 1)
+            if seg is not None and m in seg:
+                use = use & seg[m].unsqueeze(-1)
+            out[m] = torch.where(use, x, 0.0)
         return out
 
     def _masks(self, available: Tensor) -> dict[str, Tensor]:
@@ -306,18 +312,29 @@ class DualAlign(nn.Module):
         features: dict[str, Tensor],
         available: Tensor,
         target: Tensor | None = None,
+        valid: dict[str, Tensor] | None = None,
     ) -> GradeOutput:
         """Grade a batch.
 
         features: name -> [B, T_m, D_m]; available: [B, M] bool over ``self.modalities``;
-        target (training only): [B] normalised score in 0..1 (float) or integer grade index.
+        target (training only): [B] normalised score in 0..1 (float) or integer grade index;
+        valid: name -> [B, T_m] bool, the segments that hold data (None: all). Invalid segments
+        are masked out of the attention keys and of every mean; a modality without a valid
+        segment counts as missing.
         """
+        seg, available = segment_validity(self.modalities, features, available.bool(), valid)
         ok = self._masks(available)
-        x = self._inputs(features, ok)
+        x = self._inputs(features, ok, seg)
         batch = available.shape[0]
         no = torch.zeros(batch, dtype=torch.bool, device=available.device)
         # modalities absent from the whole batch cost nothing (their blocks would be identities)
         present = {m for m in self.modalities if bool(ok[m].any())}
+
+        def tokens_valid(m: str | None, tokens: Tensor) -> Tensor | None:
+            """Validity of ``m``'s tokens; a sample without ``m`` holds placeholders (valid)."""
+            if seg is None or m not in seg:
+                return None
+            return seg[m] | ~ok[m][:, None] if tokens.shape[1] == seg[m].shape[1] else None
 
         # ---- stage 1: visual alignment and spatio-temporal enhancement
         tokens = {m: self.embed[m](x[m]) for m in self.visual if m in present}
@@ -327,14 +344,15 @@ class DualAlign(nn.Module):
             )
         else:
             q = self.anchor_placeholder.expand(batch, 1, -1)
+        q_valid = tokens_valid(self.anchor, q)
         for m in self.spatial:
             if m in present:
-                q = self.spatial_blocks[m](q, tokens[m], ok[m])
+                q = self.spatial_blocks[m](q, tokens[m], ok[m], tokens_valid(m, tokens[m]))
         for m in self.temporal:
             if m in present:
-                q = self.temporal_blocks[m](q, tokens[m], ok[m])
+                q = self.temporal_blocks[m](q, tokens[m], ok[m], tokens_valid(m, tokens[m]))
         visual = self.to_stage2(q)
-        h_ste = visual.mean(dim=1)
+        h_ste = masked_mean(visual, q_valid)
 
         # ---- stage 2: image tokens, temporal modulation, text enhancement
         if self.text in present:
@@ -345,14 +363,16 @@ class DualAlign(nn.Module):
         else:
             text = self.text_placeholder.expand(batch, 1, -1)
             text_ok = no
+        text_valid = tokens_valid(self.text, text)
         if self.image in present:
-            image = self.modulation(self.image_embed(x[self.image]))
-            text = self.enhance_text(text, image, ok[self.image])
+            image_valid = tokens_valid(self.image, x[self.image])
+            image = self.modulation(self.image_embed(x[self.image]), image_valid)
+            text = self.enhance_text(text, image, ok[self.image], image_valid)
             semantic_ok = text_ok | ok[self.image]
         else:
             semantic_ok = text_ok
-        h_imt = text.mean(dim=1)
-        fused = self.enhance(visual, text, semantic_ok).mean(dim=1)
+        h_imt = masked_mean(text, text_valid)
+        fused = masked_mean(self.enhance(visual, text, semantic_ok, text_valid), q_valid)
 
         # ---- grading
         z = self.head(fused)
@@ -379,7 +399,7 @@ class DualAlign(nn.Module):
         if self.training and target is not None:
             losses["grade"] = self._grade_loss(logits, target)
             any_visual = torch.stack([ok[m] for m in self.visual]).any(0) if self.visual else no
-            losses["vfs"] = self._vfs_loss(tokens, ok)
+            losses["vfs"] = self._vfs_loss(tokens, ok, tokens_valid)
             losses["vit"] = gram_contrastive_loss(
                 h_ste, h_imt[:, None], any_visual, semantic_ok[:, None], self.tau
             )
@@ -389,12 +409,16 @@ class DualAlign(nn.Module):
         return GradeOutput(score=score, grade_probs=probs, embedding=fused, losses=losses)
 
     # ------------------------------------------------------------------ losses
-    def _vfs_loss(self, tokens: dict[str, Tensor], ok: dict[str, Tensor]) -> Tensor:
+    def _vfs_loss(self, tokens: dict[str, Tensor], ok: dict[str, Tensor], tokens_valid) -> Tensor:
         others = [m for m in [*self.spatial, *self.temporal] if m in tokens]
         if self.anchor not in tokens or not others:
             return self.anchor_placeholder.sum() * 0.0
-        anchor = tokens[self.anchor].mean(dim=1)
-        vectors = torch.stack([tokens[m].mean(dim=1) for m in others], dim=1)
+
+        def pooled(m: str) -> Tensor:
+            return masked_mean(tokens[m], tokens_valid(m, tokens[m]))
+
+        anchor = pooled(self.anchor)
+        vectors = torch.stack([pooled(m) for m in others], dim=1)
         others_ok = torch.stack([ok[m] for m in others], dim=1)
         return gram_contrastive_loss(anchor, vectors, ok[self.anchor], others_ok, self.tau)
 

@@ -89,13 +89,28 @@ def test_missing_modality_comes_from_the_file_not_from_zeros():
     assert (features[absent] == 0).all()
 
 
-def test_crop_is_centred_in_evaluation_and_padded_with_zeros():
+def test_batches_carry_the_validity_of_their_padding():
+    data = small_data(missing={"audio": 0.5})  # 6 segments, read as 8: the last 2 are padding
+    batch = next(iterate_batches(data, list(DIMS), DIMS, {m: 8 for m in DIMS}, 64))
+    for i, m in enumerate(DIMS):
+        ok = batch.valid[m]
+        assert ok.shape == (len(batch.target), 8)
+        assert not ok[:, 6:].any()
+        assert (ok[:, :6].all(dim=1) == batch.available[:, i]).all()  # a lacking row: all False
+
+
+def test_crop_is_centred_in_evaluation_and_padding_is_marked_invalid():
     a = np.arange(10, dtype=np.float32)[:, None]
-    out = crop_or_pad({"rgb": a, "flow": a[:3]}, {"rgb": 4, "flow": 4}, rng=None)
+    seen = np.arange(10) % 3 != 0  # an undetected segment every third
+    out, valid = crop_or_pad(
+        {"rgb": a, "flow": a[:3]}, {"rgb": 4, "flow": 4}, rng=None, valid={"rgb": seen}
+    )
     assert out["rgb"][:, 0].tolist() == [3, 4, 5, 6]  # start (10 - 4) // 2, as MCMoE's test
+    assert valid["rgb"].tolist() == [False, True, True, False]  # the window of ``seen``
     assert out["flow"][:, 0].tolist() == [0, 1, 2, 0]
+    assert valid["flow"].tolist() == [True, True, True, False]  # the padding
     starts = {
-        crop_or_pad({"rgb": a}, {"rgb": 4}, np.random.default_rng(s))["rgb"][0, 0]
+        crop_or_pad({"rgb": a}, {"rgb": 4}, np.random.default_rng(s))[0]["rgb"][0, 0]
         for s in range(40)
     }
     assert starts == set(range(7))  # every start 0..6 is drawn in training

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import MissingWeightsError
+from engine.errors import InputError, MissingWeightsError
 from engine.paths import data_dir, resources_dir
 from engine.store import Store
 
@@ -72,30 +72,55 @@ class LoadedModel:
     anchors: np.ndarray | None  # prototype anchor values (0..1) of prototype networks
     device: str
 
-    def predict(self, features: dict[str, np.ndarray], used: list[str]) -> tuple[float, np.ndarray]:
-        """Normalised score and grade probabilities from [T, D] features of the ``used`` ones."""
-        scores, probs = self.predict_many([features], used)
+    def predict(
+        self,
+        features: dict[str, np.ndarray],
+        used: list[str],
+        valid: dict[str, np.ndarray] | None = None,
+    ) -> tuple[float, np.ndarray]:
+        """Normalised score and grade probabilities from [T, D] features of the ``used`` ones;
+        ``valid`` ([T] bool per modality, None: all) marks the segments that hold data."""
+        scores, probs = self.predict_many([features], used, None if valid is None else [valid])
         return float(scores[0]), probs[0]
 
     def predict_many(
-        self, samples: list[dict[str, np.ndarray]], used: list[str]
+        self,
+        samples: list[dict[str, np.ndarray]],
+        used: list[str],
+        valid: list[dict[str, np.ndarray]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores [B] and grade probabilities [B, G] of several samples, in one batch."""
+        """Scores [B] and grade probabilities [B, G] of several samples, in one batch.
+
+        ``valid`` holds, per sample, [T] bool arrays keyed like its features (None: every
+        segment is valid); padding to the network's length is marked invalid, and a used
+        modality without a valid segment is graded as missing.
+        """
         import torch
 
         from engine.training.datasets import crop_or_pad, input_lengths
 
         net = self.network
         lengths = input_lengths(net)
-        cuts = [crop_or_pad({m: s[m] for m in net.modalities}, lengths, None) for s in samples]
-        batch = {
-            m: torch.as_tensor(np.stack([c[m] for c in cuts]), dtype=torch.float32).to(self.device)
-            for m in net.modalities
-        }
+        cuts = [
+            crop_or_pad({m: s[m] for m in net.modalities}, lengths, None, v)
+            for s, v in zip(samples, valid or [None] * len(samples), strict=True)
+        ]
+
+        def stack(part: int, m: str, dtype) -> torch.Tensor:
+            return torch.as_tensor(np.stack([c[part][m] for c in cuts]), dtype=dtype).to(
+                self.device
+            )
+
+        batch = {m: stack(0, m, torch.float32) for m in net.modalities}
+        ok = {m: stack(1, m, torch.bool) for m in net.modalities}
         row = [m in used for m in net.modalities]
         available = torch.tensor([row] * len(samples), device=self.device)
+        for i, m in enumerate(net.modalities):
+            available[:, i] &= ok[m].any(dim=1)
+        if not bool(available.any(dim=1).all()):
+            raise InputError("No modality of this recording has a valid segment to grade from.")
         with torch.inference_mode():
-            out = net(batch, available)
+            out = net(batch, available, valid=ok)
         return out.score.float().cpu().numpy(), out.grade_probs.float().cpu().numpy()
 
 

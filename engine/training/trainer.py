@@ -83,16 +83,17 @@ def make_scheduler(optimizer, config: TrainConfig):
 
 def _to(batch, device: str):
     feats = {m: t.to(device, non_blocking=True) for m, t in batch.features.items()}
-    return feats, batch.available.to(device), batch.target.to(device)
+    valid = {m: t.to(device, non_blocking=True) for m, t in batch.valid.items()}
+    return feats, batch.available.to(device), batch.target.to(device), valid
 
 
 def train_step(model, batch, optimizer, scaler, device: str, amp: bool, grad_clip: float | None):
     """One optimisation step; returns the summed loss."""
     import torch
 
-    feats, available, target = _to(batch, device)
+    feats, available, target, valid = _to(batch, device)
     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-        out = model(feats, available, target=target)
+        out = model(feats, available, target=target, valid=valid)
     loss = total_loss(out.losses, type(model).__name__)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
