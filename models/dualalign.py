@@ -56,7 +56,7 @@ Where we follow the paper instead of the official code (github Craaaaazy666/Dual
 - Optimiser SGD lr 1e-2 cosine, weight decay 1e-4, dropout 0.5, lambda1 = lambda2 = 1 (Sec. 5.1);
   the official script uses Adam lr 1e-4 with warm-up and batch size 1, at which the GRAM
   contrastive losses have no negatives. Momentum 0.9, 150 epochs and batch 8 are our choices
-  (not stated in the paper).
+  (not stated in the paper); the training defaults live in ``engine.training.config``.
 - The GRAM losses are computed batched over all sample pairs (Eqs. 5-6); the official code loops.
 - The ETF is a fixed-seed buffer of width ``d3``, saved with the weights; the official code draws
   a random one per run with width = number of grades.
@@ -82,16 +82,6 @@ from models.etf import EtfClassifier
 from models.gram import gram_contrastive_loss
 from models.output import GradeOutput, masked_mean, segment_validity
 
-_PAPER_TRAIN = {
-    "optimizer": "sgd",
-    "lr": 1e-2,
-    "momentum": 0.9,
-    "schedule": "cosine",
-    "weight_decay": 1e-4,
-    "epochs": 150,
-    "batch_size": 8,
-}
-
 _COMMON = {
     "anchor": "rgb",
     "spatial": ["skeleton"],
@@ -112,7 +102,6 @@ _COMMON = {
     "fine_grades": 5,
     "score": "argmax",
     "modulation_kernel": 3,
-    "train": _PAPER_TRAIN,
 }
 
 # RG / Fis-V: the public VST / I3D / AST segment features (as MCMoE) plus skeleton and the
@@ -166,7 +155,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def build(preset: str, **overrides: Any) -> "DualAlign":
     """DualAlign with the configuration of ``preset`` updated by ``overrides``.
 
-    ``input_dims`` and ``train`` overrides update the preset's dicts key by key.
+    ``input_dims`` and ``lengths`` overrides update the preset's dicts key by key.
     """
     if preset not in PRESETS:
         raise ValueError(f"DualAlign has no preset {preset!r}; presets: {', '.join(PRESETS)}.")
@@ -174,7 +163,7 @@ def build(preset: str, **overrides: Any) -> "DualAlign":
     for key, value in overrides.items():
         if key not in config:
             raise ValueError(f"Unknown DualAlign option {key!r}.")
-        if key in ("input_dims", "train", "lengths"):
+        if key in ("input_dims", "lengths"):
             config[key] = {**config[key], **value}
         else:
             config[key] = copy.deepcopy(value)

@@ -61,6 +61,7 @@ from torch import Tensor, nn
 
 from models.limssr_blocks import PatternPath, Projection, SemanticPath, prompt_text, regression_head
 from models.llm_config import (
+    BACKBONE_KEYS,
     BACKBONES,
     ModelUnavailableError,
     llm_from_config,
@@ -102,19 +103,6 @@ PRESETS: dict[str, dict] = {
         "dropout": 0.1,
         "train_embeddings": False,
     },
-}
-
-# Paper Sec. 4.1 / released main_llm.py: AdamW 2e-4 (weight decay 1e-4), batch 8, cosine annealing
-# to 0.1 * lr, gradient clipping at 1. Epochs per target (FS1000 TES 160 ... IN 290, Fis-V TES 270
-# / PCS 140, RG 80-270) are in the paper's Appendix B; one value per preset here.
-_TRAIN = {"optimizer": "adamw", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 8,
-          "schedule": "cosine", "final_lr_ratio": 0.1, "grad_clip": 1.0}  # fmt: skip
-TRAINING_DEFAULTS: dict[str, dict] = {
-    "fs1000": {**_TRAIN, "epochs": 100},
-    "fisv": {**_TRAIN, "epochs": 140},
-    "rg": {**_TRAIN, "epochs": 100},
-    "app": {**_TRAIN, "epochs": 100},
-    "small": {**_TRAIN, "lr": 1e-3, "batch_size": 16, "epochs": 30},
 }
 
 
@@ -464,7 +452,9 @@ class LIMSSR(nn.Module):
         d = asdict(self.config)
         d["modalities"] = list(d["modalities"])
         d["lora_targets"] = list(d["lora_targets"])
-        d["llm"] = getattr(self.llm.base_model.model.config, "_name_or_path", None)
+        llm = self.llm.base_model.model.config
+        d["llm"] = getattr(llm, "_name_or_path", None)
+        d["backbone"] = {k: getattr(llm, k, None) for k in BACKBONE_KEYS}
         return d
 
 

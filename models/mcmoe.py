@@ -89,20 +89,6 @@ PRESETS: dict[str, dict] = {
     },
 }
 
-# The paper's optimiser and schedule per preset (Adam, wd 1e-4, cosine to lr * 0.01, batch 32).
-TRAINING_DEFAULTS: dict[str, dict] = {
-    "fs1000": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-4, "batch_size": 32,
-               "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 360},
-    "rg": {"optimizer": "adam", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 32,
-           "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 400},
-    "fisv": {"optimizer": "adam", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 32,
-             "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 480},
-    "app": {"optimizer": "adam", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 16,
-            "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 200},
-    "small": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 32,
-              "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 60},
-}  # fmt: skip
-
 
 @dataclass
 class MCMoEConfig:

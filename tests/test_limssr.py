@@ -207,3 +207,44 @@ def test_qwen3_0_6b_parameters_from_the_configuration():
     assert abs(counts["trainable"] - 177.5e6) < 1e6
     frozen_embeddings = parameter_counts("fs1000", train_embeddings=False)
     assert frozen_embeddings["trainable"] == counts["trainable"] - 151936 * 1024
+
+
+def test_registered_limssr_model_grades_with_the_local_language_model(
+    llm_dir, tmp_path, aqa_home, monkeypatch
+):
+    from engine.errors import MissingWeightsError
+    from engine.grading.model_files import LLM_ENV, load_model
+    from engine.store import Store
+    from engine.synthetic import SyntheticSpec, generate
+    from engine.training.config import network_defaults
+    from engine.training.trainer import train_model
+    from models.checkpoint import read_card
+
+    data = generate(SyntheticSpec(dims=DIMS, subjects=6, recordings_per_subject=2, segments=T))
+    net = build(llm_dir)
+    result = train_model(net, data, network_defaults(net, epochs=3))
+    assert result.config.optimizer == "adamw" and result.epochs_run == 3
+    saved = models.save(net, tmp_path / "limssr-v1")
+    assert read_card(saved)["config"]["backbone"]["hidden_size"] == 64
+    with Store() as store:
+        row = store.register_model(
+            "cmas", "head_elevation", "limssr", saved, read_card(saved), actor="test"
+        )
+    monkeypatch.delenv(LLM_ENV, raising=False)
+    with pytest.raises(MissingWeightsError, match=f"set {LLM_ENV} to its directory"):
+        load_model(row, "cpu")
+    other = write_tiny_backbone(tmp_path / "wider-qwen3", MODS, hidden_size=32)
+    monkeypatch.setenv(LLM_ENV, str(other))
+    with pytest.raises(MissingWeightsError, match="hidden_size 32, the model needs 64"):
+        load_model(row, "cpu")
+
+    monkeypatch.setenv(LLM_ENV, str(llm_dir))
+    loaded = load_model(row, "cpu")
+    feats = {m: a[:T] for m, a in data.features(0).items()}
+    score, probs = loaded.predict(feats, list(MODS))
+    with torch.no_grad():
+        expected = net({m: torch.from_numpy(a)[None] for m, a in feats.items()},
+                       torch.ones(1, 3, dtype=torch.bool)).score  # fmt: skip
+    assert abs(score - float(expected)) < 1e-5
+    assert probs.shape == (5,) and abs(probs.sum() - 1) < 1e-5
+    assert loaded.predict(feats, ["rgb"])[0] != score  # it reads what it is given

@@ -6,6 +6,8 @@ ship in ``resources/models/<protocol>/<item>`` and are registered (active, DEMO)
 item without a model is graded.
 """
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from engine.paths import data_dir, resources_dir
 from engine.store import Store
 
 RESOURCE = "resource:"
+LLM_ENV = "AQA_LLM_PATH"  # local directory of the language model LIMSSR models run on
 
 
 def demo_dir(protocol: str, item: str) -> Path:
@@ -131,8 +134,10 @@ def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
 
     used_device = resolve_device(device)
     folder = resolve(row["path"])
+    card = row["card"]
+    settings = {"llm_path": llm_directory(card)} if card.get("name") == "limssr" else {}
     try:
-        network = load(folder, device=used_device)
+        network = load(folder, device=used_device, **settings)
     except (CheckpointError, OSError) as exc:
         raise MissingWeightsError(
             f"Model {row['name']} v{row['version']} for {row['item']} cannot be loaded from "
@@ -140,7 +145,6 @@ def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
         ) from exc
     network.eval()
     anchors = getattr(network, "grades", None)
-    card = row["card"]
     return LoadedModel(
         model_id=f"{row['name']}/{row['protocol']}/{row['item']}/v{row['version']}",
         version=row["version"],
@@ -151,3 +155,29 @@ def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
         anchors=None if anchors is None else anchors.float().cpu().numpy(),
         device=used_device,
     )
+
+
+def llm_directory(card: dict[str, Any]) -> str:
+    """The local language-model directory (``AQA_LLM_PATH``) for a LIMSSR model card, after
+    checking that it is the backbone the model was trained on."""
+    config = card.get("config") or {}
+    backbone = config.get("backbone") or {}
+    name = config.get("llm") or backbone.get("model_type") or "its language model"
+    path = os.environ.get(LLM_ENV)
+    if not path:
+        raise MissingWeightsError(
+            f"This LIMSSR model runs on a local copy of {name}: set {LLM_ENV} to its directory."
+        )
+    try:
+        found = json.loads((Path(path).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise MissingWeightsError(
+            f"{LLM_ENV} ({path}) is not a language-model directory (no readable config.json)."
+        ) from None
+    for key, value in backbone.items():
+        if found.get(key) != value:
+            raise MissingWeightsError(
+                f"The language model in {LLM_ENV} ({path}) is not the one this LIMSSR model was "
+                f"trained on ({key} {found.get(key)}, the model needs {value})."
+            )
+    return path

@@ -20,7 +20,7 @@ import numpy as np
 from engine.device import select_torch_device
 from engine.errors import InputError
 from engine.jobs import CancelToken, Progress
-from engine.training.config import TrainConfig
+from engine.training.config import TrainConfig, network_defaults
 from engine.training.datasets import FeatureDataset, input_lengths, iterate_batches
 from engine.training.evaluate import predict
 from engine.training.metrics import mse, srcc
@@ -49,6 +49,7 @@ class TrainResult:
     samples_per_s: float
     device: str
     amp: bool
+    config: TrainConfig = field(default_factory=TrainConfig)  # the settings it ran with
     history: list[EpochLog] = field(default_factory=list)
 
 
@@ -125,16 +126,22 @@ def training_lengths(model, config: TrainConfig) -> dict[str, int]:
 def train_model(
     model,
     train_data: FeatureDataset,
-    config: TrainConfig,
+    config: TrainConfig | None = None,
     val_data: FeatureDataset | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place and leave the selected (best validation) weights in it."""
+    """Train ``model`` in place and leave the selected (best validation) weights in it.
+
+    Without ``config`` a network built by ``models.build`` trains with its preset's defaults
+    (``engine.training.config.default_config``).
+    """
     import torch
 
     if len(train_data) == 0:
         raise InputError("There are no training samples.")
+    if config is None:
+        config = network_defaults(model, train_data.spec.target)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     device = select_torch_device(config.device).device
@@ -206,6 +213,7 @@ def train_model(
         samples_per_s=samples / busy if busy > 0 else math.nan,
         device=device,
         amp=amp,
+        config=config,
         history=history,
     )
 
