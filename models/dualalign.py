@@ -22,7 +22,7 @@ Missing modalities come from the per-sample mask only; a missing modality's valu
 (they are replaced before use) and its block is the identity for that sample. A missing anchor or
 text is replaced by a learned placeholder token ("empty placeholder", paper Sec. 3.3 / 5.4); the
 GRAM volumes use the available modalities only (a missing vector's Gram row/column is the identity).
-Optional ``modality_dropout`` masks random available modalities per sample in training (off in
+``modality_dropout`` masks random available modalities per sample in training (off in
 the paper presets). A modality absent from the whole batch is skipped (no work).
 
 Modalities: ``rgb`` (video clip features, the anchor), ``flow``, ``skeleton``, ``audio`` (a second
@@ -136,9 +136,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rg": _RG,
     "fisv": {**_RG, "lengths": {"rgb": 124, "flow": 124, "audio": 124, "skeleton": 124, "text": 1}},
     # The app's own extractors (EfficientNet-Lite0 rgb, COCO-17 skeleton, flow statistics,
-    # log-mel audio, MiniLM text); dims are overridable with input_dims=.
+    # log-mel audio, MiniLM text); dims are overridable with input_dims=. Trained with modality
+    # dropout so that it grades whatever modalities a recording has (on the synthetic benchmark
+    # the average over modality subsets rises from 0.76 to 0.85 at 0.92 with all of them), and
+    # scored by the expected grade (finer ranks than the arg-max).
     "app": {
         **_COMMON,
+        "modality_dropout": 0.3,
+        "score": "expected",
         "modalities": ["skeleton", "flow", "rgb", "audio", "text"],
         "input_dims": {"skeleton": 51, "flow": 32, "rgb": 1280, "audio": 128, "text": 384},
         "lengths": {"skeleton": 16, "flow": 16, "rgb": 16, "audio": 16, "text": 1},
