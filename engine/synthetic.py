@@ -136,10 +136,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class BenchConfig:
-    """One budget for every network: optimiser, epochs, batch size, the architectures' width.
+    """One budget for every network: epochs, batch size, seed, the architectures' width.
 
-    Every network gets the same Adam schedule, so that only the architectures differ (the
-    papers' own optimisers are the defaults of the paper presets, see ``training.config``).
+    The optimiser, learning rate and schedule of each network are its preset's training defaults
+    (``engine.training.config``, as ``aqa train`` and the learning loop use); ``lr`` is the
+    baselines' rate.
     """
 
     data: SyntheticSpec = field(default_factory=SyntheticSpec)
@@ -228,7 +229,7 @@ def run_benchmark(
 
 def _run(config: BenchConfig, progress: Progress | None, cancel: CancelToken | None) -> BenchResult:
     from engine.training.baselines import LateFusion
-    from engine.training.config import TrainConfig
+    from engine.training.config import TrainConfig, network_defaults
     from engine.training.evaluate import evaluate_subsets, predict
     from engine.training.metrics import srcc
     from engine.training.trainer import seed_everything, train_model
@@ -244,18 +245,15 @@ def _run(config: BenchConfig, progress: Progress | None, cancel: CancelToken | N
 
     seed_everything(config.seed)  # the initial weights, whatever ran before in this process
     networks = bench_networks(spec, config.hidden, segments)
+    budget = {
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "segments": segments,
+        "seed": config.seed,
+    }
+    settings = {name: network_defaults(net, **budget) for name, net in networks.items()}
     networks["late fusion"] = LateFusion(dict(spec.input_dims), hidden=config.hidden)
-    budget = TrainConfig(
-        epochs=config.epochs,
-        lr=config.lr,
-        optimizer="adam",
-        weight_decay=1e-4,
-        batch_size=config.batch_size,
-        schedule="cosine",
-        lr_min_ratio=0.01,
-        segments=segments,
-        seed=config.seed,
-    )
+    settings["late fusion"] = TrainConfig(lr=config.lr, **budget)
     timings, throughput, reports = {}, {}, {}
     for n, (name, net) in enumerate(networks.items()):
 
@@ -263,7 +261,7 @@ def _run(config: BenchConfig, progress: Progress | None, cancel: CancelToken | N
             if progress is not None:
                 progress((n + frac) / (len(networks) + 1), f"{name}: {note}")
 
-        result = train_model(net, train, budget, val, progress=step, cancel=cancel)
+        result = train_model(net, train, settings[name], val, progress=step, cancel=cancel)
         timings[name] = round(result.seconds, 2)
         throughput[name] = round(result.samples_per_s, 1)
         reports[name] = evaluate_subsets(net, test, lengths, name=name)
@@ -286,6 +284,7 @@ def _run(config: BenchConfig, progress: Progress | None, cancel: CancelToken | N
         "batch_size": config.batch_size,
         "hidden": config.hidden,
         "segments": segments,
+        "training": {name: c.to_json() for name, c in settings.items()},
         "train": len(train),
         "val": len(val),
         "test": len(test),

@@ -111,8 +111,11 @@ def read_card(directory: str | Path) -> dict[str, Any]:
     return card
 
 
-def load(directory: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the network a checkpoint directory describes and load its tensors (eval mode)."""
+def load(directory: str | Path, device: str | torch.device = "cpu", **settings) -> nn.Module:
+    """Rebuild the network a checkpoint directory describes and load its tensors (eval mode).
+
+    ``settings`` replace build settings of the card that belong to this machine (LIMSSR's
+    ``llm_path``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -120,7 +123,8 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> nn.Module
 
     card = read_card(directory)
     try:
-        module = models.build(card["name"], card["preset"], **(card.get("overrides") or {}))
+        overrides = {**(card.get("overrides") or {}), **settings}
+        module = models.build(card["name"], card["preset"], **overrides)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(
             f"The model card in {directory} describes no buildable model: {exc}"

@@ -22,7 +22,7 @@ Missing modalities come from the per-sample mask only; a missing modality's valu
 (they are replaced before use) and its block is the identity for that sample. A missing anchor or
 text is replaced by a learned placeholder token ("empty placeholder", paper Sec. 3.3 / 5.4); the
 GRAM volumes use the available modalities only (a missing vector's Gram row/column is the identity).
-Optional ``modality_dropout`` masks random available modalities per sample in training (off in
+``modality_dropout`` masks random available modalities per sample in training (off in
 the paper presets). A modality absent from the whole batch is skipped (no work).
 
 Modalities: ``rgb`` (video clip features, the anchor), ``flow``, ``skeleton``, ``audio`` (a second
@@ -56,7 +56,7 @@ Where we follow the paper instead of the official code (github Craaaaazy666/Dual
 - Optimiser SGD lr 1e-2 cosine, weight decay 1e-4, dropout 0.5, lambda1 = lambda2 = 1 (Sec. 5.1);
   the official script uses Adam lr 1e-4 with warm-up and batch size 1, at which the GRAM
   contrastive losses have no negatives. Momentum 0.9, 150 epochs and batch 8 are our choices
-  (not stated in the paper).
+  (not stated in the paper); the training defaults live in ``engine.training.config``.
 - The GRAM losses are computed batched over all sample pairs (Eqs. 5-6); the official code loops.
 - The ETF is a fixed-seed buffer of width ``d3``, saved with the weights; the official code draws
   a random one per run with width = number of grades.
@@ -80,17 +80,7 @@ from torch import Tensor, nn
 from models.dualalign_blocks import CrossModalBlock, TemporalModulation, TokenEmbed
 from models.etf import EtfClassifier
 from models.gram import gram_contrastive_loss
-from models.output import GradeOutput
-
-_PAPER_TRAIN = {
-    "optimizer": "sgd",
-    "lr": 1e-2,
-    "momentum": 0.9,
-    "schedule": "cosine",
-    "weight_decay": 1e-4,
-    "epochs": 150,
-    "batch_size": 8,
-}
+from models.output import GradeOutput, masked_mean, segment_validity
 
 _COMMON = {
     "anchor": "rgb",
@@ -112,7 +102,6 @@ _COMMON = {
     "fine_grades": 5,
     "score": "argmax",
     "modulation_kernel": 3,
-    "train": _PAPER_TRAIN,
 }
 
 # RG / Fis-V: the public VST / I3D / AST segment features (as MCMoE) plus skeleton and the
@@ -147,9 +136,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rg": _RG,
     "fisv": {**_RG, "lengths": {"rgb": 124, "flow": 124, "audio": 124, "skeleton": 124, "text": 1}},
     # The app's own extractors (EfficientNet-Lite0 rgb, COCO-17 skeleton, flow statistics,
-    # log-mel audio, MiniLM text); dims are overridable with input_dims=.
+    # log-mel audio, MiniLM text); dims are overridable with input_dims=. Trained with modality
+    # dropout so that it grades whatever modalities a recording has (on the synthetic benchmark
+    # the average over modality subsets rises from 0.76 to 0.85 at 0.92 with all of them), and
+    # scored by the expected grade (finer ranks than the arg-max).
     "app": {
         **_COMMON,
+        "modality_dropout": 0.3,
+        "score": "expected",
         "modalities": ["skeleton", "flow", "rgb", "audio", "text"],
         "input_dims": {"skeleton": 51, "flow": 32, "rgb": 1280, "audio": 128, "text": 384},
         "lengths": {"skeleton": 16, "flow": 16, "rgb": 16, "audio": 16, "text": 1},
@@ -166,7 +160,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def build(preset: str, **overrides: Any) -> "DualAlign":
     """DualAlign with the configuration of ``preset`` updated by ``overrides``.
 
-    ``input_dims`` and ``train`` overrides update the preset's dicts key by key.
+    ``input_dims`` and ``lengths`` overrides update the preset's dicts key by key.
     """
     if preset not in PRESETS:
         raise ValueError(f"DualAlign has no preset {preset!r}; presets: {', '.join(PRESETS)}.")
@@ -174,7 +168,7 @@ def build(preset: str, **overrides: Any) -> "DualAlign":
     for key, value in overrides.items():
         if key not in config:
             raise ValueError(f"Unknown DualAlign option {key!r}.")
-        if key in ("input_dims", "train", "lengths"):
+        if key in ("input_dims", "lengths"):
             config[key] = {**config[key], **value}
         else:
             config[key] = copy.deepcopy(value)
@@ -265,8 +259,11 @@ class DualAlign(nn.Module):
         return copy.deepcopy(self.config)
 
     # ------------------------------------------------------------------ inputs
-    def _inputs(self, features: dict[str, Tensor], ok: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Validated inputs, every missing sample's values replaced by zeros (never read).
+    def _inputs(
+        self, features: dict[str, Tensor], ok: dict[str, Tensor], seg: dict[str, Tensor] | None
+    ) -> dict[str, Tensor]:
+        """Validated inputs, every missing sample's values and invalid segment replaced by zeros
+        (never read).
 
         A modality may be left out of ``features`` when no sample of the batch has it.
         """
@@ -283,7 +280,10 @@ class DualAlign(nn.Module):
                     f"Modality {m!r} needs features [B={batch}, T, {self.input_dims[m]}], "
                     f"got {list(x.shape)}."
                 )
-            out[m] = torch.where(ok[m].view(-1, 1, 1), x, 0.0)
+            use = ok[m].view(-1, 1, 1)
+            if seg is not None and m in seg:
+                use = use & seg[m].unsqueeze(-1)
+            out[m] = torch.where(use, x, 0.0)
         return out
 
     def _masks(self, available: Tensor) -> dict[str, Tensor]:
@@ -306,18 +306,29 @@ class DualAlign(nn.Module):
         features: dict[str, Tensor],
         available: Tensor,
         target: Tensor | None = None,
+        valid: dict[str, Tensor] | None = None,
     ) -> GradeOutput:
         """Grade a batch.
 
         features: name -> [B, T_m, D_m]; available: [B, M] bool over ``self.modalities``;
-        target (training only): [B] normalised score in 0..1 (float) or integer grade index.
+        target (training only): [B] normalised score in 0..1 (float) or integer grade index;
+        valid: name -> [B, T_m] bool, the segments that hold data (None: all). Invalid segments
+        are masked out of the attention keys and of every mean; a modality without a valid
+        segment counts as missing.
         """
+        seg, available = segment_validity(self.modalities, features, available.bool(), valid)
         ok = self._masks(available)
-        x = self._inputs(features, ok)
+        x = self._inputs(features, ok, seg)
         batch = available.shape[0]
         no = torch.zeros(batch, dtype=torch.bool, device=available.device)
         # modalities absent from the whole batch cost nothing (their blocks would be identities)
         present = {m for m in self.modalities if bool(ok[m].any())}
+
+        def tokens_valid(m: str | None, tokens: Tensor) -> Tensor | None:
+            """Validity of ``m``'s tokens; a sample without ``m`` holds placeholders (valid)."""
+            if seg is None or m not in seg:
+                return None
+            return seg[m] | ~ok[m][:, None] if tokens.shape[1] == seg[m].shape[1] else None
 
         # ---- stage 1: visual alignment and spatio-temporal enhancement
         tokens = {m: self.embed[m](x[m]) for m in self.visual if m in present}
@@ -327,14 +338,15 @@ class DualAlign(nn.Module):
             )
         else:
             q = self.anchor_placeholder.expand(batch, 1, -1)
+        q_valid = tokens_valid(self.anchor, q)
         for m in self.spatial:
             if m in present:
-                q = self.spatial_blocks[m](q, tokens[m], ok[m])
+                q = self.spatial_blocks[m](q, tokens[m], ok[m], tokens_valid(m, tokens[m]))
         for m in self.temporal:
             if m in present:
-                q = self.temporal_blocks[m](q, tokens[m], ok[m])
+                q = self.temporal_blocks[m](q, tokens[m], ok[m], tokens_valid(m, tokens[m]))
         visual = self.to_stage2(q)
-        h_ste = visual.mean(dim=1)
+        h_ste = masked_mean(visual, q_valid)
 
         # ---- stage 2: image tokens, temporal modulation, text enhancement
         if self.text in present:
@@ -345,14 +357,16 @@ class DualAlign(nn.Module):
         else:
             text = self.text_placeholder.expand(batch, 1, -1)
             text_ok = no
+        text_valid = tokens_valid(self.text, text)
         if self.image in present:
-            image = self.modulation(self.image_embed(x[self.image]))
-            text = self.enhance_text(text, image, ok[self.image])
+            image_valid = tokens_valid(self.image, x[self.image])
+            image = self.modulation(self.image_embed(x[self.image]), image_valid)
+            text = self.enhance_text(text, image, ok[self.image], image_valid)
             semantic_ok = text_ok | ok[self.image]
         else:
             semantic_ok = text_ok
-        h_imt = text.mean(dim=1)
-        fused = self.enhance(visual, text, semantic_ok).mean(dim=1)
+        h_imt = masked_mean(text, text_valid)
+        fused = masked_mean(self.enhance(visual, text, semantic_ok, text_valid), q_valid)
 
         # ---- grading
         z = self.head(fused)
@@ -379,7 +393,7 @@ class DualAlign(nn.Module):
         if self.training and target is not None:
             losses["grade"] = self._grade_loss(logits, target)
             any_visual = torch.stack([ok[m] for m in self.visual]).any(0) if self.visual else no
-            losses["vfs"] = self._vfs_loss(tokens, ok)
+            losses["vfs"] = self._vfs_loss(tokens, ok, tokens_valid)
             losses["vit"] = gram_contrastive_loss(
                 h_ste, h_imt[:, None], any_visual, semantic_ok[:, None], self.tau
             )
@@ -389,12 +403,16 @@ class DualAlign(nn.Module):
         return GradeOutput(score=score, grade_probs=probs, embedding=fused, losses=losses)
 
     # ------------------------------------------------------------------ losses
-    def _vfs_loss(self, tokens: dict[str, Tensor], ok: dict[str, Tensor]) -> Tensor:
+    def _vfs_loss(self, tokens: dict[str, Tensor], ok: dict[str, Tensor], tokens_valid) -> Tensor:
         others = [m for m in [*self.spatial, *self.temporal] if m in tokens]
         if self.anchor not in tokens or not others:
             return self.anchor_placeholder.sum() * 0.0
-        anchor = tokens[self.anchor].mean(dim=1)
-        vectors = torch.stack([tokens[m].mean(dim=1) for m in others], dim=1)
+
+        def pooled(m: str) -> Tensor:
+            return masked_mean(tokens[m], tokens_valid(m, tokens[m]))
+
+        anchor = pooled(self.anchor)
+        vectors = torch.stack([pooled(m) for m in others], dim=1)
         others_ok = torch.stack([ok[m] for m in others], dim=1)
         return gram_contrastive_loss(anchor, vectors, ok[self.anchor], others_ok, self.tau)
 

@@ -33,7 +33,7 @@ class CrossModalBlock(nn.Module):
     ``q`` [B, Tq, D] attends over the tokens ``kv`` [B, Tk, D] of the *same* sample, then a
     feed-forward layer refines the result. Where ``kv_ok`` [B] is False (the other modality is
     missing for that sample) the block is the identity for that sample, so the missing modality's
-    values cannot reach the output.
+    values cannot reach the output. ``kv_valid`` [B, Tk] (None: all) masks invalid key tokens.
     """
 
     def __init__(self, dim: int, heads: int, ffn_mult: int, dropout: float) -> None:
@@ -55,14 +55,20 @@ class CrossModalBlock(nn.Module):
         b, t, d = x.shape
         return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
 
-    def forward(self, q: Tensor, kv: Tensor, kv_ok: Tensor) -> Tensor:
+    def forward(
+        self, q: Tensor, kv: Tensor, kv_ok: Tensor, kv_valid: Tensor | None = None
+    ) -> Tensor:
         b, t, d = q.shape
         query = self._split(self.q(self.norm_q(q)))
         key, value = self.kv(self.norm_kv(kv)).chunk(2, dim=-1)
+        mask = None
+        if kv_valid is not None:  # a sample without the modality attends freely (gated off)
+            mask = (kv_valid | ~kv_ok[:, None])[:, None, None, :]
         attn = F.scaled_dot_product_attention(
             query,
             self._split(key),
             self._split(value),
+            attn_mask=mask,
             dropout_p=self.attn_dropout if self.training else 0.0,
         )
         attn = self.out(attn.transpose(1, 2).reshape(b, t, d))
@@ -75,7 +81,8 @@ class TemporalModulation(nn.Module):
     """Gated depth-wise temporal convolution over a token sequence (DualAlign Eq. 13).
 
     Each token is modulated by its temporal neighbourhood: ``x + W(conv_t(LN x) * sigmoid(G LN x))``
-    followed by a feed-forward layer; the sequence length is preserved.
+    followed by a feed-forward layer; the sequence length is preserved. Invalid tokens (``valid``
+    [B, T] False) enter the convolution as zeros, as the padding at the sequence ends does.
     """
 
     def __init__(self, dim: int, kernel: int, ffn_mult: int, dropout: float) -> None:
@@ -88,8 +95,9 @@ class TemporalModulation(nn.Module):
         self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
         y = self.norm(x)
-        local = self.conv(y.transpose(1, 2)).transpose(1, 2)
+        seen = y if valid is None else y * valid.unsqueeze(-1).to(y.dtype)
+        local = self.conv(seen.transpose(1, 2)).transpose(1, 2)
         x = x + self.drop(self.proj(local * torch.sigmoid(self.gate(y))))
         return x + self.drop(self.ffn(self.norm_ffn(x)))

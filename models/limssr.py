@@ -61,6 +61,7 @@ from torch import Tensor, nn
 
 from models.limssr_blocks import PatternPath, Projection, SemanticPath, prompt_text, regression_head
 from models.llm_config import (
+    BACKBONE_KEYS,
     BACKBONES,
     ModelUnavailableError,
     llm_from_config,
@@ -69,7 +70,7 @@ from models.llm_config import (
     write_tiny_llm,
 )
 from models.losses import hardest_triplet_loss
-from models.output import GradeOutput, check_available
+from models.output import GradeOutput, check_available, masked_mean, segment_validity
 
 __all__ = [
     "LIMSSR",
@@ -102,19 +103,6 @@ PRESETS: dict[str, dict] = {
         "dropout": 0.1,
         "train_embeddings": False,
     },
-}
-
-# Paper Sec. 4.1 / released main_llm.py: AdamW 2e-4 (weight decay 1e-4), batch 8, cosine annealing
-# to 0.1 * lr, gradient clipping at 1. Epochs per target (FS1000 TES 160 ... IN 290, Fis-V TES 270
-# / PCS 140, RG 80-270) are in the paper's Appendix B; one value per preset here.
-_TRAIN = {"optimizer": "adamw", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 8,
-          "schedule": "cosine", "final_lr_ratio": 0.1, "grad_clip": 1.0}  # fmt: skip
-TRAINING_DEFAULTS: dict[str, dict] = {
-    "fs1000": {**_TRAIN, "epochs": 100},
-    "fisv": {**_TRAIN, "epochs": 140},
-    "rg": {**_TRAIN, "epochs": 100},
-    "app": {**_TRAIN, "epochs": 100},
-    "small": {**_TRAIN, "lr": 1e-3, "batch_size": 16, "epochs": 30},
 }
 
 
@@ -274,30 +262,51 @@ class LIMSSR(nn.Module):
 
     # ------------------------------------------------------------------------------------------
     def forward(
-        self, features: dict[str, Tensor], available: Tensor, target: Tensor | None = None
+        self,
+        features: dict[str, Tensor],
+        available: Tensor,
+        target: Tensor | None = None,
+        valid: dict[str, Tensor] | None = None,
     ) -> GradeOutput:
-        """Grade a batch; ``available`` [B, M] says which modalities each sample has.
+        """Grade a batch; ``available`` [B, M] says which modalities each sample has, ``valid``
+        (name -> [B, T] bool, None: all) which segments hold data. Invalid segments are hidden
+        from the LLM's attention, take no position (the valid tokens keep the positions they have
+        without them) and are left out of the per-modality pooling; a modality without a valid
+        segment counts as missing.
 
         In training mode each sample sees a random non-empty subset of its modalities
         (``train_masking``) and ``losses`` holds consistency, diversity (and task with a target)
         and their weighted ``total``.
         """
         available = self._check(features, available)
+        valid, available = segment_validity(self.modalities, features, available, valid)
         if self.training and self.config.train_masking:
             available = self.draw_training_mask(available)
         mask = available.float()
-        sequence, spans, ends = self._sequence(features, available)
-        hidden = self.llm(inputs_embeds=sequence, use_cache=False).last_hidden_state.float()
+        sequence, spans, ends, attend = self._sequence(features, available, valid)
+        if attend is None:
+            hidden = self.llm(inputs_embeds=sequence, use_cache=False).last_hidden_state
+        else:
+            positions = (attend.long().cumsum(dim=1) - 1).clamp(min=0)
+            hidden = self.llm(
+                inputs_embeds=sequence,
+                attention_mask=attend.long(),
+                position_ids=positions,
+                use_cache=False,
+            ).last_hidden_state
+        hidden = hidden.float()
 
         k = self.config.fusion_tokens
         rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
         fusion = hidden[rows, ends[:, None] - k + torch.arange(k, device=hidden.device)]
         z_main = self.semantic(fusion, mask)
-        pooled = torch.stack(
-            [hidden[rows, spans[:, i, None] + torch.arange(t, device=hidden.device)].mean(dim=1)
-             for i, t in enumerate(self._lengths(features))],
-            dim=1,
-        )  # fmt: skip
+        blocks = []
+        for i, t in enumerate(self._lengths(features)):
+            at = spans[:, i, None] + torch.arange(t, device=hidden.device)
+            blocks.append(
+                masked_mean(hidden[rows, at], None if attend is None else attend[rows, at])
+            )
+        pooled = torch.stack(blocks, dim=1)
         z_aux, weights = self.pattern(pooled, mask)
         main = torch.sigmoid(self.head_sem(z_main).squeeze(-1))
         aux = torch.sigmoid(self.head_dyn(z_aux).squeeze(-1))
@@ -347,11 +356,12 @@ class LIMSSR(nn.Module):
         return ids.to(device)
 
     def _sequence(
-        self, features: dict[str, Tensor], available: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        self, features: dict[str, Tensor], available: Tensor, valid: dict[str, Tensor] | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The LLM input for every sample, right-padded to one length: embeddings [B, L, D],
-        the first position of each modality block's content [B, M] and the end of each sample's
-        sequence [B] (its last K positions are the fusion tokens)."""
+        the first position of each modality block's content [B, M], the end of each sample's
+        sequence [B] (its last K positions are the fusion tokens) and, with ``valid``, which
+        positions hold a valid token [B, L] (None: all up to each end)."""
         b, m = available.shape
         device = available.device
         lengths = self._lengths(features)
@@ -364,7 +374,7 @@ class LIMSSR(nn.Module):
         rank = available.long().cumsum(dim=0) - 1  # row of a sample within its modality's batch
         embed = self.llm.get_input_embeddings()
         patterns, group = torch.unique(available, dim=0, return_inverse=True)
-        pieces, order = [], []
+        pieces, order, attends = [], [], []
         spans = torch.zeros(b, m, dtype=torch.long, device=device)
         ends = torch.zeros(b, dtype=torch.long, device=device)
         for g, pattern in enumerate(patterns.tolist()):
@@ -373,24 +383,36 @@ class LIMSSR(nn.Module):
             prompt = embed(self._prompt_ids(tuple(pattern), device)).float()
             parts = [prompt.expand(n, -1, -1)]
             pos = prompt.shape[0]
+            flags = [torch.ones(n, pos, dtype=torch.bool, device=device)]
             for i in [i for i in range(m) if pattern[i]] + [i for i in range(m) if not pattern[i]]:
+                name = self.modalities[i]
+                content_ok = torch.ones(n, lengths[i], dtype=torch.bool, device=device)
                 if pattern[i]:
-                    content = projected[self.modalities[i]][rank[rows, i]]
+                    content = projected[name][rank[rows, i]]
+                    if valid is not None and name in valid:
+                        content_ok = valid[name][rows]
                 else:
                     content = self.missing[i].expand(n, lengths[i], -1)
                 parts += [self.boundary[i, 0].expand(n, 1, -1), content]
                 parts.append(self.boundary[i, 1].expand(n, 1, -1))
+                one = torch.ones(n, 1, dtype=torch.bool, device=device)
+                flags += [one, content_ok, one]
                 spans[rows, i] = pos + 1
                 pos += lengths[i] + 2
             parts.append(self.fusion.expand(n, -1, -1))
+            flags.append(torch.ones(n, self.config.fusion_tokens, dtype=torch.bool, device=device))
             ends[rows] = pos + self.config.fusion_tokens
             pieces.append(torch.cat(parts, dim=1))
+            attends.append(torch.cat(flags, dim=1))
             order.append(rows)
         longest = max(p.shape[1] for p in pieces)
         padded = torch.cat([F.pad(p, (0, 0, 0, longest - p.shape[1])) for p in pieces])
         inverse = torch.empty(b, dtype=torch.long, device=device)
         inverse[torch.cat(order)] = torch.arange(b, device=device)
-        return padded[inverse].to(embed.weight.dtype), spans, ends
+        attend = None
+        if valid is not None:
+            attend = torch.cat([F.pad(a, (0, longest - a.shape[1])) for a in attends])[inverse]
+        return padded[inverse].to(embed.weight.dtype), spans, ends, attend
 
     def _grade_probs(self, score: Tensor) -> Tensor:
         """The score as a distribution over ``num_grades`` equally spaced grade points: the two
@@ -430,7 +452,9 @@ class LIMSSR(nn.Module):
         d = asdict(self.config)
         d["modalities"] = list(d["modalities"])
         d["lora_targets"] = list(d["lora_targets"])
-        d["llm"] = getattr(self.llm.base_model.model.config, "_name_or_path", None)
+        llm = self.llm.base_model.model.config
+        d["llm"] = getattr(llm, "_name_or_path", None)
+        d["backbone"] = {k: getattr(llm, k, None) for k in BACKBONE_KEYS}
         return d
 
 

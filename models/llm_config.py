@@ -47,6 +47,18 @@ QWEN2_5_0_5B: dict = {
 }
 BACKBONES = {"qwen3-0.6b": QWEN3_0_6B, "qwen2.5-0.5b": QWEN2_5_0_5B}
 
+# The configuration values that decide whether a checkpoint's LoRA adapters and projections fit
+# a language model (recorded on LIMSSR's model card, checked when it is loaded).
+BACKBONE_KEYS = (
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+)
+
 _PACKAGES = ("transformers", "peft", "tokenizers")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

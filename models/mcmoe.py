@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from models.checkpoint import CheckpointMismatchError
 from models.losses import alignment_kl, hardest_triplet_loss
-from models.output import GradeOutput, check_available
+from models.output import GradeOutput, check_available, masked_mean, segment_validity
 
 PAPER_MODALITIES = ("rgb", "audio", "flow")
 OFFICIAL_KEYS = ("v", "a", "f")  # the released code's names for PAPER_MODALITIES, in order
@@ -88,20 +88,6 @@ PRESETS: dict[str, dict] = {
         "dropout": 0.1,
     },
 }
-
-# The paper's optimiser and schedule per preset (Adam, wd 1e-4, cosine to lr * 0.01, batch 32).
-TRAINING_DEFAULTS: dict[str, dict] = {
-    "fs1000": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-4, "batch_size": 32,
-               "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 360},
-    "rg": {"optimizer": "adam", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 32,
-           "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 400},
-    "fisv": {"optimizer": "adam", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 32,
-             "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 480},
-    "app": {"optimizer": "adam", "lr": 2e-4, "weight_decay": 1e-4, "batch_size": 16,
-            "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 200},
-    "small": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 32,
-              "schedule": "cosine", "final_lr_ratio": 0.01, "epochs": 60},
-}  # fmt: skip
 
 
 @dataclass
@@ -209,8 +195,8 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.norm1(x + self.drop(self.attn(x)))
+    def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        x = self.norm1(x + self.drop(self.attn(x, keep=keep)))
         return self.norm2(x + self.drop(self.ff(x)))
 
 
@@ -227,23 +213,24 @@ class DecoderLayer(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, memory: Tensor) -> Tensor:
+    def forward(self, x: Tensor, memory: Tensor, keep: Tensor | None = None) -> Tensor:
         x = self.norm1(x + self.drop(self.self_attn(x)))
-        x = self.norm2(x + self.drop(self.cross_attn(x, memory)))
+        x = self.norm2(x + self.drop(self.cross_attn(x, memory, keep)))
         return self.norm3(x + self.drop(self.ff(x)))
 
 
 class Stack(nn.Module):
-    """Layers followed by a final LayerNorm."""
+    """Layers followed by a final LayerNorm; ``keep`` [B, S] masks the keys of the attended
+    sequence (the input itself in the encoder, the memory in the decoder)."""
 
     def __init__(self, layers: list[nn.Module], dim: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: Tensor, *memory: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *memory: Tensor, keep: Tensor | None = None) -> Tensor:
         for layer in self.layers:
-            x = layer(x, *memory)
+            x = layer(x, *memory, keep=keep)
         return self.norm(x)
 
 
@@ -348,26 +335,35 @@ class MCMoE(nn.Module):
 
     # ----------------------------------------------------------------------------------------
     def forward(
-        self, features: dict[str, Tensor], available: Tensor, target: Tensor | None = None
+        self,
+        features: dict[str, Tensor],
+        available: Tensor,
+        target: Tensor | None = None,
+        valid: dict[str, Tensor] | None = None,
     ) -> GradeOutput:
-        """Grade a batch; ``available`` [B, M] says which modalities each sample has.
+        """Grade a batch; ``available`` [B, M] says which modalities each sample has, ``valid``
+        (name -> [B, T] bool, None: all) which segments hold data. Invalid segments (padding,
+        undetected stretches) are masked out of every attention and pooling; a modality with no
+        valid segment counts as missing.
 
         In training mode modalities are also dropped at random per sample (at least one stays)
         and ``losses`` holds the recon / align / diversity (/ task when ``target`` is given)
         terms and their weighted ``total``.
         """
         available = self._check(features, available)
-        real = self._encode(features, available)  # [B, M, T, H], zeros where absent
+        valid, available = segment_validity(self.modalities, features, available, valid)
+        seg = self._segment_mask(valid, available)  # [B, M, T] or None
+        real = self._encode(features, available, seg)  # [B, M, T, H], zeros where absent
         keep = self.draw_training_mask(available) if self.training else available
-        streams = self._complete(real, keep)
+        streams, fused_keep = self._complete(real, keep, seg)
         if self.training:
-            mixed, weights, experts_real = self._mix_each(streams, real, available)
+            mixed, weights, experts_real = self._mix_each(streams, real, available, fused_keep)
         else:
-            mixed, weights = self._mix_fused(streams)
+            mixed, weights = self._mix_fused(streams, fused_keep)
         fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2))  # [B, T, H]
         b = fused.shape[0]
         queries = (self.prototypes + self.prototype_pos).expand(b, -1, -1)
-        patterns = self.decoder(queries, fused)  # [B, N, H]
+        patterns = self.decoder(queries, fused, keep=fused_keep)  # [B, N, H]
         logits = (patterns * self.head.weight).sum(-1) + self.head.bias
         probs = torch.sigmoid(logits)
         probs = probs / probs.sum(dim=1, keepdim=True)
@@ -379,7 +375,7 @@ class MCMoE(nn.Module):
         )
         if self.training:
             out.losses = self._losses(out, patterns, real, streams, mixed, experts_real,
-                                      available, keep, target)  # fmt: skip
+                                      available, keep, target, seg)  # fmt: skip
         return out
 
     def _check(self, features: dict[str, Tensor], available: Tensor) -> Tensor:
@@ -401,8 +397,21 @@ class MCMoE(nn.Module):
             raise ValueError("available and the features have different batch sizes.")
         return available
 
-    def _encode(self, features: dict[str, Tensor], available: Tensor) -> Tensor:
-        """Projection + shared temporal encoder, run once over every available stream."""
+    def _segment_mask(self, valid: dict[str, Tensor] | None, available: Tensor) -> Tensor | None:
+        """Segment validity as one [B, M, T] tensor (False where a modality is absent)."""
+        if valid is None:
+            return None
+        b, m = available.shape
+        t = next(v.shape[1] for v in valid.values())
+        seg = torch.zeros(b, m, t, dtype=torch.bool, device=available.device)
+        for i, name in enumerate(self.modalities):
+            if name in valid:
+                seg[:, i] = valid[name] & available[:, i, None]
+        return seg
+
+    def _encode(self, features: dict[str, Tensor], available: Tensor, seg: Tensor | None) -> Tensor:
+        """Projection + shared temporal encoder, run once over every available stream; invalid
+        segments are masked out of the self-attention and zeroed in the output."""
         b, m = available.shape
         idx, chunks = [], []
         for i, name in enumerate(self.modalities):
@@ -411,32 +420,47 @@ class MCMoE(nn.Module):
                 x = features[name]
                 chunks.append(self.proj[name](x if rows.numel() == b else x[rows]))
                 idx.append(rows * m + i)
-        encoded = self.encoder(torch.cat(chunks)) if len(chunks) > 1 else self.encoder(chunks[0])
+        idx = torch.cat(idx)
+        token_keep = None if seg is None else seg.flatten(0, 1)[idx]
+        encoded = self.encoder(torch.cat(chunks), keep=token_keep)
+        if token_keep is not None:
+            encoded = encoded * token_keep.unsqueeze(-1).to(encoded.dtype)
         out = encoded.new_zeros(b * m, *encoded.shape[1:])
-        out[torch.cat(idx)] = encoded
+        out[idx] = encoded
         return out.view(b, m, *encoded.shape[1:])
 
-    def _complete(self, real: Tensor, keep: Tensor) -> Tensor:
-        """Replace the streams not kept by their generated features."""
+    def _complete(
+        self, real: Tensor, keep: Tensor, seg: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Replace the streams not kept by their generated features. Also the segments of the
+        fused sequence that hold data ([B, T], None: all): where no kept modality has a valid
+        segment every stream is zeroed, as the experts' convolution pads the sequence ends."""
         missing = ~keep
-        if not bool(missing.any()):
-            return real
         b, m, t, h = real.shape
+        fused_keep = None if seg is None else (seg & keep[:, :, None]).any(dim=1)
+        if not bool(missing.any()):
+            return real, fused_keep
         kept = real * keep[:, :, None, None].to(real.dtype)
         context = kept.reshape(b, m * t, h)
         token_keep = keep.repeat_interleave(t, dim=1)
+        if seg is not None:
+            token_keep = token_keep & seg.flatten(1)
         streams = kept
         for i, name in enumerate(self.modalities):
             rows = missing[:, i].nonzero().squeeze(1)
             if rows.numel():
                 gen = self.generators[name](context[rows], token_keep[rows], t)
                 streams = streams.index_put((rows, torch.full_like(rows, i)), gen)
-        return streams
+        if fused_keep is not None:
+            streams = streams * fused_keep[:, None, :, None].to(streams.dtype)
+        return streams, fused_keep
 
     def _route(self, streams: Tensor) -> Tensor:
         return torch.softmax(self.router(streams), dim=-1)  # [B, M, T, E]
 
-    def _mix_fused(self, streams: Tensor) -> tuple[Tensor, Tensor]:
+    def _mix_fused(
+        self, streams: Tensor, fused_keep: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Experts + router for every stream at once (inference: batch norm is affine)."""
         b, m, t, h = streams.shape
         e = len(self.experts)
@@ -455,10 +479,14 @@ class MCMoE(nn.Module):
         fc_w = fc_w.view(e, h, h // 2).permute(1, 0, 2).reshape(h, e * h // 2)
         fc_b = (torch.cat([ex.fc.bias for ex in self.experts]) * scale2 + shift2).view(e, h)
         mixed = F.linear((hid * route.unsqueeze(-1)).flatten(-2), fc_w) + route @ fc_b
-        return mixed, route.mean(dim=(1, 2))
+        return mixed, _route_weights(route, fused_keep)
 
     def _mix_each(
-        self, streams: Tensor, real: Tensor, available: Tensor
+        self,
+        streams: Tensor,
+        real: Tensor,
+        available: Tensor,
+        fused_keep: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, list[Tensor | None]]:
         """Experts + router one stream at a time, as the released code (batch statistics per
         stream in training); also each expert on the samples that really have its modality
@@ -477,7 +505,7 @@ class MCMoE(nn.Module):
         for i, ex in enumerate(self.experts):
             rows = available[:, i].nonzero().squeeze(1)
             experts_real.append(ex(real[rows, i]) if rows.numel() else None)
-        return mixed, route.mean(dim=(1, 2)), experts_real
+        return mixed, _route_weights(route, fused_keep), experts_real
 
     def draw_training_mask(self, available: Tensor) -> Tensor:
         """Per sample, a random proper non-empty subset of its available modalities (a sample
@@ -506,18 +534,28 @@ class MCMoE(nn.Module):
         available: Tensor,
         keep: Tensor,
         target: Tensor | None,
+        seg: Tensor | None,
     ) -> dict[str, Tensor]:
+        """The training losses; reconstruction and alignment over valid segments only."""
         c = self.config
         rebuilt = available & ~keep
         zero = out.score.new_zeros(())
         recon, align = zero, zero
+
+        def segments(x: Tensor, rows: Tensor, i: int) -> Tensor:
+            return x if seg is None else x[seg[rows, i]]
+
         for i in range(len(self.modalities)):
             rows = rebuilt[:, i].nonzero().squeeze(1)
             if rows.numel():
-                recon = recon + F.mse_loss(streams[rows, i], real[rows, i])
+                recon = recon + F.mse_loss(
+                    segments(streams[rows, i], rows, i), segments(real[rows, i], rows, i)
+                )
             if experts_real[i] is not None:
                 rows = available[:, i].nonzero().squeeze(1)
-                align = align + alignment_kl(mixed[rows, i], experts_real[i])
+                align = align + alignment_kl(
+                    segments(mixed[rows, i], rows, i), segments(experts_real[i], rows, i)
+                )
         losses = {
             "recon": recon,
             "align": align,
@@ -536,6 +574,11 @@ class MCMoE(nn.Module):
         d = asdict(self.config)
         d["modalities"] = list(d["modalities"])
         return d
+
+
+def _route_weights(route: Tensor, fused_keep: Tensor | None) -> Tensor:
+    """Mean router weight per expert [B, E] over modalities and the segments that hold data."""
+    return masked_mean(route.mean(dim=1), fused_keep)
 
 
 def _bn_affine(bns: list[nn.BatchNorm1d]) -> tuple[Tensor, Tensor]:

@@ -71,9 +71,6 @@ def test_mm_jdm_preset_follows_the_paper():
     cfg = dualalign.PRESETS["mm-jdm"]
     assert (cfg["d1"], cfg["d2"], cfg["tau"], cfg["dropout"]) == (1024, 512, 0.1, 0.5)
     assert (cfg["lambda_vfs"], cfg["lambda_vit"]) == (1.0, 1.0)
-    train = cfg["train"]
-    assert (train["optimizer"], train["lr"], train["schedule"]) == ("sgd", 1e-2, "cosine")
-    assert train["weight_decay"] == 1e-4
     model = dualalign.build("mm-jdm", num_grades=3)
     assert model.grade_etf.prototypes.shape[0] == 3
 

@@ -207,3 +207,95 @@ def test_qwen3_0_6b_parameters_from_the_configuration():
     assert abs(counts["trainable"] - 177.5e6) < 1e6
     frozen_embeddings = parameter_counts("fs1000", train_embeddings=False)
     assert frozen_embeddings["trainable"] == counts["trainable"] - 151936 * 1024
+
+
+def test_registered_limssr_model_grades_with_the_local_language_model(
+    llm_dir, tmp_path, aqa_home, monkeypatch
+):
+    from engine.errors import MissingWeightsError
+    from engine.grading.model_files import LLM_ENV, load_model
+    from engine.store import Store
+    from engine.synthetic import SyntheticSpec, generate
+    from engine.training.config import network_defaults
+    from engine.training.trainer import train_model
+    from models.checkpoint import read_card
+
+    data = generate(SyntheticSpec(dims=DIMS, subjects=6, recordings_per_subject=2, segments=T))
+    net = build(llm_dir)
+    result = train_model(net, data, network_defaults(net, epochs=3))
+    assert result.config.optimizer == "adamw" and result.epochs_run == 3
+    saved = models.save(net, tmp_path / "limssr-v1")
+    assert read_card(saved)["config"]["backbone"]["hidden_size"] == 64
+    with Store() as store:
+        row = store.register_model(
+            "cmas", "head_elevation", "limssr", saved, read_card(saved), actor="test"
+        )
+    monkeypatch.delenv(LLM_ENV, raising=False)
+    with pytest.raises(MissingWeightsError, match=f"set {LLM_ENV} to its directory"):
+        load_model(row, "cpu")
+    other = write_tiny_backbone(tmp_path / "wider-qwen3", MODS, hidden_size=32)
+    monkeypatch.setenv(LLM_ENV, str(other))
+    with pytest.raises(MissingWeightsError, match="hidden_size 32, the model needs 64"):
+        load_model(row, "cpu")
+
+    monkeypatch.setenv(LLM_ENV, str(llm_dir))
+    loaded = load_model(row, "cpu")
+    feats = {m: a[:T] for m, a in data.features(0).items()}
+    score, probs = loaded.predict(feats, list(MODS))
+    with torch.no_grad():
+        expected = net({m: torch.from_numpy(a)[None] for m, a in feats.items()},
+                       torch.ones(1, 3, dtype=torch.bool)).score  # fmt: skip
+    assert abs(score - float(expected)) < 1e-5
+    assert probs.shape == (5,) and abs(probs.sum() - 1) < 1e-5
+    assert loaded.predict(feats, ["rgb"])[0] != score  # it reads what it is given
+
+
+@pytest.mark.slow
+def test_aqa_grade_a_video_with_a_limssr_model(tmp_path, aqa_home, monkeypatch, capsys):
+    """From a generated video (moving texture, tone) through ``aqa grade --model ID``: a tiny
+    LIMSSR trained for real on the app's flow and audio features, on a tiny local Qwen3."""
+    import json
+
+    import numpy as np
+    import videos
+
+    from engine.cli import main
+    from engine.features import default_dims
+    from engine.grading.model_files import LLM_ENV
+    from engine.store import Store
+    from engine.synthetic import SyntheticSpec, generate
+    from engine.training.config import network_defaults
+    from engine.training.trainer import train_model
+    from models.checkpoint import read_card
+
+    mods = ("flow", "audio")
+    dims = {m: default_dims()[m] for m in mods}  # what the app's extractors give
+    backbone = write_tiny_backbone(tmp_path / "qwen", mods)
+    data = generate(SyntheticSpec(dims=dims, subjects=6, recordings_per_subject=2, segments=16))
+    torch.manual_seed(0)
+    net = models.build("limssr", "small", modalities=mods, input_dims=dims,
+                       llm_path=str(backbone), num_grades=6)  # fmt: skip
+    train_model(net, data, network_defaults(net, epochs=2))
+    saved = models.save(net, tmp_path / "limssr-v1", {"segmenting": "clips:16"})
+    with Store() as store:
+        model_id = store.register_model(
+            "cmas", "head_elevation", "limssr", saved, read_card(saved), actor="test"
+        )["id"]
+    rng = np.random.default_rng(3)
+    frames = [np.full((96, 128, 3), 40, np.uint8) for _ in range(30)]
+    for i, img in enumerate(frames):
+        img[30:54, 10 + 3 * i : 34 + 3 * i] = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    tone = (0.3 * np.sin(2 * np.pi * 330 * np.arange(32000) / 16000)).astype(np.float32)
+    video = videos.write_video(tmp_path / "clip.mp4", frames, fps=15, audio=tone)
+    argv = ["grade", str(video), "--protocol", "cmas", "--item", "head_elevation"]
+    argv += ["--model", str(model_id), "--json"]
+
+    monkeypatch.delenv(LLM_ENV, raising=False)
+    assert main(argv) == 4
+    assert f"set {LLM_ENV} to its directory" in capsys.readouterr().err
+    monkeypatch.setenv(LLM_ENV, str(backbone))
+    assert main(argv) == 0
+    graded = json.loads(capsys.readouterr().out)
+    assert graded["model_id"] == "limssr/cmas/head_elevation/v1"
+    assert set(graded["details"]["modalities_used"]) == set(mods)
+    assert len(graded["grade_probs"]) == 6 and abs(sum(graded["grade_probs"]) - 1) < 1e-6

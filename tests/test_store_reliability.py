@@ -80,3 +80,34 @@ def test_two_processes_write_at_once(recording_id):
         assert store.check() == []
     assert len(ratings) == 300
     assert {r["rater"] for r in ratings} == {"Rater 1", "Rater 2"}
+
+
+def test_two_registrations_at_once_get_different_versions(aqa_home, monkeypatch):
+    """Store A reads the next version number; store B registers in between (another thread,
+    given half a second, which it cannot finish while A holds the write lock); A then writes."""
+    import threading
+
+    def register(store: Store, folder: str) -> dict:
+        return store.register_model("cmas", "head_elevation", "mcmoe", aqa_home / folder, {})
+
+    with Store() as first:
+        other: list[dict] = []
+
+        def register_other() -> None:
+            with Store() as second:
+                other.append(register(second, "b"))
+
+        thread = threading.Thread(target=register_other)
+        execute = first.db.execute
+
+        def read_then_let_the_other_in(sql, *args):
+            result = execute(sql, *args)
+            if "max(version)" in sql and not thread.is_alive() and not other:
+                thread.start()
+                thread.join(0.5)
+            return result
+
+        monkeypatch.setattr(first.db, "execute", read_then_let_the_other_in)
+        mine = register(first, "a")
+        thread.join()
+    assert sorted([mine["version"], other[0]["version"]]) == [1, 2]

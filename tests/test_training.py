@@ -89,13 +89,28 @@ def test_missing_modality_comes_from_the_file_not_from_zeros():
     assert (features[absent] == 0).all()
 
 
-def test_crop_is_centred_in_evaluation_and_padded_with_zeros():
+def test_batches_carry_the_validity_of_their_padding():
+    data = small_data(missing={"audio": 0.5})  # 6 segments, read as 8: the last 2 are padding
+    batch = next(iterate_batches(data, list(DIMS), DIMS, {m: 8 for m in DIMS}, 64))
+    for i, m in enumerate(DIMS):
+        ok = batch.valid[m]
+        assert ok.shape == (len(batch.target), 8)
+        assert not ok[:, 6:].any()
+        assert (ok[:, :6].all(dim=1) == batch.available[:, i]).all()  # a lacking row: all False
+
+
+def test_crop_is_centred_in_evaluation_and_padding_is_marked_invalid():
     a = np.arange(10, dtype=np.float32)[:, None]
-    out = crop_or_pad({"rgb": a, "flow": a[:3]}, {"rgb": 4, "flow": 4}, rng=None)
+    seen = np.arange(10) % 3 != 0  # an undetected segment every third
+    out, valid = crop_or_pad(
+        {"rgb": a, "flow": a[:3]}, {"rgb": 4, "flow": 4}, rng=None, valid={"rgb": seen}
+    )
     assert out["rgb"][:, 0].tolist() == [3, 4, 5, 6]  # start (10 - 4) // 2, as MCMoE's test
+    assert valid["rgb"].tolist() == [False, True, True, False]  # the window of ``seen``
     assert out["flow"][:, 0].tolist() == [0, 1, 2, 0]
+    assert valid["flow"].tolist() == [True, True, True, False]  # the padding
     starts = {
-        crop_or_pad({"rgb": a}, {"rgb": 4}, np.random.default_rng(s))["rgb"][0, 0]
+        crop_or_pad({"rgb": a}, {"rgb": 4}, np.random.default_rng(s))[0]["rgb"][0, 0]
         for s in range(40)
     }
     assert starts == set(range(7))  # every start 0..6 is drawn in training
@@ -223,3 +238,46 @@ def test_dualalign_trains_on_the_data_grades(data_dir, tmp_path, capsys):
     assert main(["evaluate", str(out), "--data", str(data_dir), "--subsets", "full", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["subsets"]) == 1 and report["subsets"][0]["accuracy"] is not None
+
+
+def test_trainer_aqa_train_and_the_benchmark_take_the_one_table_of_defaults(
+    data_dir, tmp_path, capsys, monkeypatch
+):
+    from dataclasses import replace
+
+    import models
+    from engine.synthetic import BenchConfig, run_benchmark
+    from engine.training.config import DEFAULTS
+
+    # an unusual entry in the table: every path must pick it up from there
+    mcmoe = replace(DEFAULTS["mcmoe"]["small"], lr=1.234e-3, weight_decay=2e-5, epochs=1)
+    dual = replace(DEFAULTS["dualalign"]["app"], lr=4.321e-3, momentum=0.8, epochs=1)
+    monkeypatch.setitem(DEFAULTS["mcmoe"], "small", mcmoe)
+    monkeypatch.setitem(DEFAULTS["dualalign"], "app", dual)
+
+    net = models.build("mcmoe", "small", modalities=tuple(DIMS), input_dims=DIMS, segments=6)
+    assert train_model(net, small_data()).config == mcmoe  # the trainer without a config
+
+    out = tmp_path / "model"
+    args = ["train", "--data", str(data_dir), "--model", "mcmoe", "--preset", "small"]
+    assert main(args + ["--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    trained = json.loads((out / "card.json").read_text())["extras"]["training"]
+    chosen = {k: v for k, v in mcmoe.to_json().items() if k not in ("device", "amp")}  # resolved
+    assert {k: trained[k] for k in chosen} == chosen
+
+    spec = SyntheticSpec(dims=dict(DIMS), subjects=12, recordings_per_subject=2, segments=6)
+    bench = run_benchmark(BenchConfig(data=spec, epochs=1, hidden=16)).config["training"]
+    budget = {"epochs": 1, "batch_size": 32, "segments": 6, "seed": 0}  # the benchmark's own
+    assert bench["MCMoE"] == replace(mcmoe, **budget).to_json()
+    assert bench["DualAlign"] == replace(dual, **budget).to_json()
+
+
+def test_every_preset_has_training_defaults():
+    import models
+    from engine.training.config import DEFAULTS
+
+    for name in models.available_models():
+        assert sorted(DEFAULTS[name]) == models.presets(name), name
+    with pytest.raises(InputError, match="No training defaults for mcmoe/nope"):
+        default_config("mcmoe", "nope")

@@ -6,17 +6,20 @@ ship in ``resources/models/<protocol>/<item>/<network>`` and are registered (DEM
 item's models are asked for (grading, ``aqa models list``, the window).
 """
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.errors import MissingWeightsError
+from engine.errors import InputError, MissingWeightsError
 from engine.paths import data_dir, resources_dir
 from engine.store import Store
 
 RESOURCE = "resource:"
+LLM_ENV = "AQA_LLM_PATH"  # local directory of the language model LIMSSR models run on
 
 
 def demo_dirs(protocol: str, item: str) -> list[Path]:
@@ -91,30 +94,55 @@ class LoadedModel:
     anchors: np.ndarray | None  # prototype anchor values (0..1) of prototype networks
     device: str
 
-    def predict(self, features: dict[str, np.ndarray], used: list[str]) -> tuple[float, np.ndarray]:
-        """Normalised score and grade probabilities from [T, D] features of the ``used`` ones."""
-        scores, probs = self.predict_many([features], used)
+    def predict(
+        self,
+        features: dict[str, np.ndarray],
+        used: list[str],
+        valid: dict[str, np.ndarray] | None = None,
+    ) -> tuple[float, np.ndarray]:
+        """Normalised score and grade probabilities from [T, D] features of the ``used`` ones;
+        ``valid`` ([T] bool per modality, None: all) marks the segments that hold data."""
+        scores, probs = self.predict_many([features], used, None if valid is None else [valid])
         return float(scores[0]), probs[0]
 
     def predict_many(
-        self, samples: list[dict[str, np.ndarray]], used: list[str]
+        self,
+        samples: list[dict[str, np.ndarray]],
+        used: list[str],
+        valid: list[dict[str, np.ndarray]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores [B] and grade probabilities [B, G] of several samples, in one batch."""
+        """Scores [B] and grade probabilities [B, G] of several samples, in one batch.
+
+        ``valid`` holds, per sample, [T] bool arrays keyed like its features (None: every
+        segment is valid); padding to the network's length is marked invalid, and a used
+        modality without a valid segment is graded as missing.
+        """
         import torch
 
         from engine.training.datasets import crop_or_pad, input_lengths
 
         net = self.network
         lengths = input_lengths(net)
-        cuts = [crop_or_pad({m: s[m] for m in net.modalities}, lengths, None) for s in samples]
-        batch = {
-            m: torch.as_tensor(np.stack([c[m] for c in cuts]), dtype=torch.float32).to(self.device)
-            for m in net.modalities
-        }
+        cuts = [
+            crop_or_pad({m: s[m] for m in net.modalities}, lengths, None, v)
+            for s, v in zip(samples, valid or [None] * len(samples), strict=True)
+        ]
+
+        def stack(part: int, m: str, dtype) -> torch.Tensor:
+            return torch.as_tensor(np.stack([c[part][m] for c in cuts]), dtype=dtype).to(
+                self.device
+            )
+
+        batch = {m: stack(0, m, torch.float32) for m in net.modalities}
+        ok = {m: stack(1, m, torch.bool) for m in net.modalities}
         row = [m in used for m in net.modalities]
         available = torch.tensor([row] * len(samples), device=self.device)
+        for i, m in enumerate(net.modalities):
+            available[:, i] &= ok[m].any(dim=1)
+        if not bool(available.any(dim=1).all()):
+            raise InputError("No modality of this recording has a valid segment to grade from.")
         with torch.inference_mode():
-            out = net(batch, available)
+            out = net(batch, available, valid=ok)
         return out.score.float().cpu().numpy(), out.grade_probs.float().cpu().numpy()
 
 
@@ -125,8 +153,10 @@ def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
 
     used_device = resolve_device(device)
     folder = resolve(row["path"])
+    card = row["card"]
+    settings = {"llm_path": llm_directory(card)} if card.get("name") == "limssr" else {}
     try:
-        network = load(folder, device=used_device)
+        network = load(folder, device=used_device, **settings)
     except (CheckpointError, OSError) as exc:
         raise MissingWeightsError(
             f"Model {row['name']} v{row['version']} for {row['item']} cannot be loaded from "
@@ -134,7 +164,6 @@ def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
         ) from exc
     network.eval()
     anchors = getattr(network, "grades", None)
-    card = row["card"]
     return LoadedModel(
         model_id=f"{row['name']}/{row['protocol']}/{row['item']}/v{row['version']}",
         version=row["version"],
@@ -145,3 +174,29 @@ def load_model(row: dict[str, Any], device: str = "auto") -> LoadedModel:
         anchors=None if anchors is None else anchors.float().cpu().numpy(),
         device=used_device,
     )
+
+
+def llm_directory(card: dict[str, Any]) -> str:
+    """The local language-model directory (``AQA_LLM_PATH``) for a LIMSSR model card, after
+    checking that it is the backbone the model was trained on."""
+    config = card.get("config") or {}
+    backbone = config.get("backbone") or {}
+    name = config.get("llm") or backbone.get("model_type") or "its language model"
+    path = os.environ.get(LLM_ENV)
+    if not path:
+        raise MissingWeightsError(
+            f"This LIMSSR model runs on a local copy of {name}: set {LLM_ENV} to its directory."
+        )
+    try:
+        found = json.loads((Path(path).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise MissingWeightsError(
+            f"{LLM_ENV} ({path}) is not a language-model directory (no readable config.json)."
+        ) from None
+    for key, value in backbone.items():
+        if found.get(key) != value:
+            raise MissingWeightsError(
+                f"The language model in {LLM_ENV} ({path}) is not the one this LIMSSR model was "
+                f"trained on ({key} {found.get(key)}, the model needs {value})."
+            )
+    return path

@@ -7,6 +7,7 @@ append-only: the latest rating of a recording is its current grade, earlier ones
 import getpass
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -91,9 +92,17 @@ class Store:
             }
         )
 
-    def _insert(self, table: str, row: dict[str, Any], actor: str) -> dict[str, Any]:
-        """Insert ``row`` and its audit entry in one transaction; returns the stored row."""
+    def _insert(
+        self, table: str, row: dict[str, Any] | Callable[[], dict[str, Any]], actor: str
+    ) -> dict[str, Any]:
+        """Insert ``row`` and its audit entry in one transaction; returns the stored row.
+
+        ``row`` may be a function, called inside the transaction, for values that depend on what
+        is stored (a version number).
+        """
         with write(self.db):
+            if callable(row):
+                row = row()
             row_id = self.db[table].insert(row).last_pk
             stored = self.db[table].get(row_id)
             self._audit(actor, "insert", table, row_id, new=stored)
@@ -269,15 +278,10 @@ class Store:
         get_protocol(protocol).item(item)
         if status not in MODEL_STATUSES:
             raise InputError(f"A model status is one of {', '.join(MODEL_STATUSES)}.")
-        previous = self.db.execute(
-            "select max(version) from models where protocol = ? and item = ? and name = ?",
-            [protocol, item, name],
-        ).fetchone()[0]
         row = {
             "protocol": protocol,
             "item": item,
             "name": name,
-            "version": (previous or 0) + 1,
             "path": str(path),
             "card": json.dumps(card, ensure_ascii=False, default=str),
             "metrics": json.dumps(metrics or {}, default=str),
@@ -285,7 +289,15 @@ class Store:
             "demo": int(demo),
             "created_at": now(),
         }
-        stored = _model(self._insert("models", row, actor or default_actor()))
+
+        def numbered() -> dict[str, Any]:  # inside the write transaction: no two get one number
+            previous = self.db.execute(
+                "select max(version) from models where protocol = ? and item = ? and name = ?",
+                [protocol, item, name],
+            ).fetchone()[0]
+            return {**row, "version": (previous or 0) + 1}
+
+        stored = _model(self._insert("models", numbered, actor or default_actor()))
         if status != "candidate":
             stored = self.set_model_status(stored["id"], status, actor)
         return stored

@@ -46,7 +46,11 @@ class LateFusion(nn.Module):
         )
 
     def forward(
-        self, features: dict[str, Tensor], available: Tensor, target: Tensor | None = None
+        self,
+        features: dict[str, Tensor],
+        available: Tensor,
+        target: Tensor | None = None,
+        valid: dict[str, Tensor] | None = None,  # ignored: the baselines read padding as data
     ) -> GradeOutput:
         scores = torch.stack([self.branches[m](features[m]) for m in self.modalities], dim=1)
         out = GradeOutput(
@@ -78,7 +82,11 @@ class SingleModality(nn.Module):
         self.regressor = regressor
 
     def forward(
-        self, features: dict[str, Tensor], available: Tensor, target: Tensor | None = None
+        self,
+        features: dict[str, Tensor],
+        available: Tensor,
+        target: Tensor | None = None,
+        valid: dict[str, Tensor] | None = None,  # ignored: the baselines read padding as data
     ) -> GradeOutput:
         score = self.regressor(features[self.modalities[0]])
         out = GradeOutput(score=score, grade_probs=torch.ones_like(score[:, None]), embedding=score)

@@ -91,13 +91,15 @@ class Record:
 
 @dataclass
 class Batch:
-    """Model inputs for a batch: features [B, T, D] per modality, availability [B, M]."""
+    """Model inputs for a batch: features [B, T, D] and segment validity [B, T] per modality,
+    availability [B, M]."""
 
     features: dict  # str -> torch.Tensor
     available: object  # torch.BoolTensor [B, M]
     target: object  # torch.FloatTensor [B], normalised 0..1
     scores: np.ndarray  # [B] in score units
     index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    valid: dict = field(default_factory=dict)  # str -> torch.BoolTensor [B, T]: holds data
 
 
 FeatureLoader = Callable[[str], dict[str, np.ndarray]]
@@ -290,26 +292,38 @@ def crop_start(total: int, size: int, where: float | None = None) -> int:
 
 
 def crop_or_pad(
-    feats: dict[str, np.ndarray], lengths: dict[str, int], rng: np.random.Generator | None
-) -> dict[str, np.ndarray]:
-    """Cut each modality to its length, zero-padding short ones.
+    feats: dict[str, np.ndarray],
+    lengths: dict[str, int],
+    rng: np.random.Generator | None,
+    valid: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Cut each modality to its length, zero-padding short ones; also the validity [T] bool of
+    each window (``valid`` of the kept segments, False for the padding; every given segment is
+    valid where ``valid`` does not name the modality).
 
     All modalities are cut at one common relative position: random in training (``rng`` given),
     centred in evaluation. With equal lengths this is the official MCMoE loaders' common crop
     (random start in training, ``(len - T) // 2`` in evaluation).
     """
     where = float(rng.random()) if rng is not None else None
-    out = {}
+    out, out_valid = {}, {}
     for m, a in feats.items():
         size = int(lengths[m])
+        ok = np.ones(a.shape[0], dtype=bool)
+        if valid is not None and m in valid:
+            ok = np.asarray(valid[m], dtype=bool)
+            if ok.shape != (a.shape[0],):
+                raise InputError(f"The validity of {m} has {ok.size} segments, not {a.shape[0]}.")
         if a.shape[0] > size:
             start = crop_start(a.shape[0], size, where)
-            window = a[start : start + size]
+            window, window_ok = a[start : start + size], ok[start : start + size]
         else:
             window = np.zeros((size, a.shape[1]), dtype=np.float32)
             window[: a.shape[0]] = a
-        out[m] = window
-    return out
+            window_ok = np.zeros(size, dtype=bool)
+            window_ok[: a.shape[0]] = ok
+        out[m], out_valid[m] = window, window_ok
+    return out, out_valid
 
 
 def iterate_batches(
@@ -326,7 +340,8 @@ def iterate_batches(
 
     ``lengths`` gives the number of steps per modality. ``keep`` restricts the availability to a
     modality subset (the fixed-missing protocol): a modality outside it is zero-filled and marked
-    unavailable. Rows left with no modality at all are skipped.
+    unavailable. Rows left with no modality at all are skipped. Padding is marked invalid in
+    ``Batch.valid`` (as are the segments of a modality a row lacks).
     """
     import torch
 
@@ -339,23 +354,27 @@ def iterate_batches(
     allowed = set(modalities).intersection(modalities if keep is None else keep)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        feats_rows, avail_rows, kept = [], [], []
+        feats_rows, valid_rows, avail_rows, kept = [], [], [], []
         for i in rows:
             feats = {m: a for m, a in data.features(int(i)).items() if m in allowed}
             if not feats:
                 continue
-            feats_rows.append(crop_or_pad(feats, lengths, rng))
+            cut, ok = crop_or_pad(feats, lengths, rng)
+            feats_rows.append(cut)
+            valid_rows.append(ok)
             avail_rows.append([m in feats for m in modalities])
             kept.append(int(i))
         if not kept:
             continue
-        features = {}
+        features, valid = {}, {}
         for m in modalities:
             stack = np.zeros((len(kept), int(lengths[m]), input_dims[m]), dtype=np.float32)
-            for j, f in enumerate(feats_rows):
+            ok = np.zeros((len(kept), int(lengths[m])), dtype=bool)
+            for j, (f, v) in enumerate(zip(feats_rows, valid_rows, strict=True)):
                 if m in f:
-                    stack[j] = f[m]
+                    stack[j], ok[j] = f[m], v[m]
             features[m] = torch.from_numpy(stack)
+            valid[m] = torch.from_numpy(ok)
         scores = np.array([data.records[i].score for i in kept], dtype=np.float64)
         target = torch.tensor(data.spec.normalise(scores), dtype=torch.float32)
         yield Batch(
@@ -364,6 +383,7 @@ def iterate_batches(
             target=target,
             scores=scores,
             index=np.array(kept, dtype=np.int64),
+            valid=valid,
         )
 
 

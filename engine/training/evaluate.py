@@ -42,7 +42,8 @@ def predict(
             data, list(model.modalities), dict(model.input_dims), lengths, batch_size, keep=keep
         ):
             feats = {m: t.to(device) for m, t in batch.features.items()}
-            out = model(feats, batch.available.to(device))
+            valid = {m: t.to(device) for m, t in batch.valid.items()}
+            out = model(feats, batch.available.to(device), valid=valid)
             preds.append(out.score.float().cpu().numpy().astype(np.float64))
             truth.append(batch.scores)
             rows.append(batch.index)

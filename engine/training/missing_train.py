@@ -138,7 +138,7 @@ def _run(
     scratch: str | None = None,
 ) -> MissingTrainResult:
     import models
-    from engine.training.config import default_config
+    from engine.training.config import network_defaults
     from engine.training.evaluate import evaluate_subsets
     from engine.training.trainer import train_model
     from models.limssr import parameter_counts, write_tiny_backbone
@@ -170,11 +170,7 @@ def _run(
         num_grades=spec.grades or 5,
     )
     budget = {"epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed}
-    settings = {
-        "MCMoE": default_config("mcmoe", "small").with_overrides(**budget),
-        "DualAlign": default_config("dualalign", "app").with_overrides(**budget),
-        "LIMSSR": default_config("limssr", "small").with_overrides(**budget),
-    }
+    settings = {name: network_defaults(net, **budget) for name, net in networks.items()}
     reports, timings, parameters = [], {}, {}
     for n, (name, net) in enumerate(networks.items()):
 

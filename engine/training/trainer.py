@@ -20,7 +20,7 @@ import numpy as np
 from engine.device import select_torch_device
 from engine.errors import InputError
 from engine.jobs import CancelToken, Progress
-from engine.training.config import TrainConfig
+from engine.training.config import TrainConfig, network_defaults
 from engine.training.datasets import FeatureDataset, input_lengths, iterate_batches
 from engine.training.evaluate import predict
 from engine.training.metrics import mse, srcc
@@ -49,6 +49,7 @@ class TrainResult:
     samples_per_s: float
     device: str
     amp: bool
+    config: TrainConfig = field(default_factory=TrainConfig)  # the settings it ran with
     history: list[EpochLog] = field(default_factory=list)
 
 
@@ -83,16 +84,17 @@ def make_scheduler(optimizer, config: TrainConfig):
 
 def _to(batch, device: str):
     feats = {m: t.to(device, non_blocking=True) for m, t in batch.features.items()}
-    return feats, batch.available.to(device), batch.target.to(device)
+    valid = {m: t.to(device, non_blocking=True) for m, t in batch.valid.items()}
+    return feats, batch.available.to(device), batch.target.to(device), valid
 
 
 def train_step(model, batch, optimizer, scaler, device: str, amp: bool, grad_clip: float | None):
     """One optimisation step; returns the summed loss."""
     import torch
 
-    feats, available, target = _to(batch, device)
+    feats, available, target, valid = _to(batch, device)
     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-        out = model(feats, available, target=target)
+        out = model(feats, available, target=target, valid=valid)
     loss = total_loss(out.losses, type(model).__name__)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -124,16 +126,22 @@ def training_lengths(model, config: TrainConfig) -> dict[str, int]:
 def train_model(
     model,
     train_data: FeatureDataset,
-    config: TrainConfig,
+    config: TrainConfig | None = None,
     val_data: FeatureDataset | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place and leave the selected (best validation) weights in it."""
+    """Train ``model`` in place and leave the selected (best validation) weights in it.
+
+    Without ``config`` a network built by ``models.build`` trains with its preset's defaults
+    (``engine.training.config.default_config``).
+    """
     import torch
 
     if len(train_data) == 0:
         raise InputError("There are no training samples.")
+    if config is None:
+        config = network_defaults(model, train_data.spec.target)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     device = select_torch_device(config.device).device
@@ -205,6 +213,7 @@ def train_model(
         samples_per_s=samples / busy if busy > 0 else math.nan,
         device=device,
         amp=amp,
+        config=config,
         history=history,
     )
 
