@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.extract.registry import AudioBackend
-from engine.extract.tracks import Track, missing
+from engine.extract.tracks import FeatureRows, Track, missing
 from engine.media.decode import AUDIO_RATE
 
 NO_AUDIO = "no audio track"
@@ -182,3 +182,9 @@ class LogMelBackend(AudioBackend):
                 "log_floor": math.log(np.finfo(np.float32).eps),
             },
         )
+
+
+def feature_rows(track: Track) -> FeatureRows:
+    """Audio tracks: one log-mel frame per row, every one valid."""
+    rows = track["logmel"].astype(np.float32)
+    return FeatureRows(rows, np.ones(len(rows), bool), np.asarray(track.times, np.float64))

@@ -48,6 +48,7 @@ def item_data(protocol: str, item_id: str, seed: int) -> FeatureDataset:
 
 
 def train_demo(protocol: str, item_id: str, out: Path, seed: int, epochs: int) -> Path:
+    from engine.extract.config import ExtractionConfig
     from engine.training.config import default_config
     from engine.training.splits import group_holdout
     from engine.training.trainer import train_model
@@ -71,6 +72,7 @@ def train_demo(protocol: str, item_id: str, out: Path, seed: int, epochs: int) -
             "demo": True,
             "note": DEMO_NOTE,
             "segmenting": SEGMENTING["mcmoe"],
+            "extraction": ExtractionConfig.parse(data.spec.modalities, "fast").to_dict(True),
             "profile": "fast",
             "trained_on": f"synthetic data shaped like {protocol}/{item_id}, seed {seed}",
         },
