@@ -135,7 +135,7 @@ class LogMel:
 class LogMelBackend(AudioBackend):
     modality = "audio"
     name = "logmel"
-    version = "1"
+    version = "2"  # 2: times from the container's start
 
     def __init__(self, device: str = "cpu", n_mels: int = 128, hop_ms: float = 10.0) -> None:
         self.device = device
@@ -172,7 +172,7 @@ class LogMelBackend(AudioBackend):
             backend=self.name,
             version=self.version,
             params=self.params(),
-            times=self.logmel.frame_times(len(features)),
+            times=self.logmel.frame_times(len(features)) + audio.start,
             arrays={"logmel": features},
             meta={
                 "duration_s": round(audio.duration_s, 4),

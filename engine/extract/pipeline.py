@@ -150,7 +150,7 @@ def extract(
     # Frames are decoded once, at the largest short side any frame backend asks for.
     sides = [b.short_side for _, s, b in built if s.kind == "frames" and b.short_side]
     decode_side = max(sides, default=prof.short_side)
-    decode_params = {"fps": prof.fps, "short_side": decode_side}
+    decode_params = {"fps": prof.fps, "short_side": decode_side, "origin": "container"}
     frame_jobs: list[tuple[ModalityResult, FrameBackend]] = []
     audio_jobs: list[tuple[ModalityResult, AudioBackend]] = []
     text_jobs: list[tuple[ModalityResult, Any]] = []

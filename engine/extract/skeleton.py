@@ -43,7 +43,7 @@ class SkeletonBackend(FrameBackend):
             min_presence=min_presence,
             fetch=fetch,
         )
-        self.version = f"1+blazepose{self.pose.version}"
+        self.version = f"2+blazepose{self.pose.version}"  # 2: smoothing paced by frame times
         self._rows: list[tuple] = []
         self._stream: StreamInfo | None = None
 
@@ -56,7 +56,7 @@ class SkeletonBackend(FrameBackend):
         self._stream = stream
 
     def update(self, frame) -> None:
-        result = self.pose.process(frame.image)
+        result = self.pose.process(frame.image, frame.time)
         box = np.array(result.box if result.box is not None else (np.nan,) * 4, np.float32)
         self._rows.append((frame.index, frame.time, result, box))
 
