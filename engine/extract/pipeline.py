@@ -170,7 +170,7 @@ def extract(
         return found is not None
 
     for result, spec, backend in built:
-        if result.modality == "rgb" and "skeleton" in results and hasattr(backend, "box_key"):
+        if spec.kind == "frames" and backend.follows_person and "skeleton" in results:
             person_crops.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
@@ -182,21 +182,21 @@ def extract(
             audio_jobs.append((result, backend))
     # rgb follows the skeleton: its boxes come from the cached track, or live from the skeleton
     # running in this pass; without a skeleton it crops the centre of the frame.
-    chained: dict[int, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
+    chained: dict[str, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
     skeleton = results.get("skeleton")
     running = next((b for r, b in frame_jobs if r is skeleton), None)
     for result, spec, backend in person_crops:
         live = None
         if skeleton.status == "ok" and skeleton.track is not None:
             backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-        elif hasattr(running, "last_box"):
+        elif running is not None and running.finds_person:
             live = LiveBoxes()
             backend.use_person_boxes(live, skeleton.cache_key)
         result.params = backend.params()
         if cached(result, spec, backend):
             continue
         if live is not None:
-            chained[id(running)] = (result, backend, live)
+            chained["skeleton"] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))
     for result, backend in text_jobs:
@@ -241,13 +241,13 @@ def extract(
 
     # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
     followers = (
-        {id(r) for r, _, _ in chained.values()}
+        {r.modality for r, _, _ in chained.values()}
         if skeleton and skeleton.status == "error"
         else set()
     )
     for result in results.values():
         if result.track is not None and not result.cached and _cacheable(result):
-            if id(result) not in followers:
+            if result.modality not in followers:
                 cache.save(result.cache_key, result.track.write)
     return ExtractionResult(
         video=str(video),
@@ -362,7 +362,7 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
     fed = [_Worker(result, backend, cancel) for result, backend in jobs]
     workers = list(fed)
     for worker in fed:
-        follow = (chained or {}).get(id(worker.backend))
+        follow = (chained or {}).get(worker.result.modality)
         if follow is not None:
             follower = _Worker(follow[0], follow[1], cancel)
             worker.then = (follower, follow[2])

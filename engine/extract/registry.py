@@ -50,6 +50,10 @@ class Backend(ABC):
 class FrameBackend(Backend):
     #: Short side of the frames this backend wants (None: as decoded for the other backends).
     short_side: int | None = None
+    #: Finds the person's box in each frame (``last_box()``): a pose backend.
+    finds_person: ClassVar[bool] = False
+    #: Crops around the person boxes a pose backend found (``use_person_boxes``): rgb.
+    follows_person: ClassVar[bool] = False
 
     @abstractmethod
     def start(self, stream: StreamInfo) -> None: ...

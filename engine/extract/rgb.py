@@ -113,6 +113,7 @@ class LiveBoxes:
 class ImageEmbeddingBackend(FrameBackend):
     """Shared frame thinning, cropping, batching and track building of the rgb backends."""
 
+    follows_person = True
     modality = "rgb"
 
     def __init__(

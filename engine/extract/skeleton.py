@@ -19,6 +19,7 @@ COCO_SHOULDERS = (5, 6)
 
 
 class SkeletonBackend(FrameBackend):
+    finds_person = True
     modality = "skeleton"
     name = "blazepose"
 
