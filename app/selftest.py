@@ -252,9 +252,10 @@ def _extract(state: dict[str, Any]) -> str:
         reasons = {row["modality"]: row["reason"] for row in rows if row["status"] != "ok"}
         raise RuntimeError(f"modalities: {statuses} {reasons}")
     # The tracks must now come from the cache the window's extraction wrote.
+    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
-    again = extract(state["clip"], MODALITIES, device="cpu")
+    again = extract(state["clip"], ExtractionConfig.parse(MODALITIES, device="cpu"))
     fresh = [m for m, r in again.modalities.items() if not r.cached]
     if fresh:
         raise RuntimeError(f"{', '.join(fresh)} were not cached by the first extraction")

@@ -48,17 +48,21 @@ class Settings:
         if self.get("data_dir") and not os.environ.get("AQA_HOME"):
             os.environ["AQA_HOME"] = self.get("data_dir")
 
-    def extraction(self) -> dict:
-        """The modalities and backend options the GUI's extractions use (see ``engine.review``)."""
+    def extraction(self):
+        """What the Settings dialog chose, as the engine's ``ExtractionConfig`` (the GUI's
+        extractions use it; grading reports where it differs from the model's)."""
+        from engine.extract.config import DEFAULT_MODALITIES, ExtractionConfig
+
         folder = self.get("pose_models") or None
         if self.get("skeleton_backend") == "onnx":
-            skeleton = {"model": self.get("onnx_pose_model"), "pose_model_dir": folder}
-            return {
-                "modalities": ["skeleton:onnx", "flow", "audio"],
-                "backend_options": {"skeleton": skeleton},
-            }
-        options = {"skeleton": {"model_dir": folder}} if folder else {}
-        return {"modalities": ["skeleton", "flow", "audio"], "backend_options": options}
+            skeleton = {"model": self.get("onnx_pose_model") or None, "pose_model_dir": folder}
+        else:
+            skeleton = {"model_dir": folder}
+        backend = self.get("skeleton_backend")
+        modalities = [f"skeleton:{backend}", *DEFAULT_MODALITIES[1:]]
+        return ExtractionConfig.parse(
+            modalities, device=self.get("device"), options={"skeleton": skeleton}
+        )
 
     def geometry(self, name: str):
         return self.qt.value(f"geometry/{name}")

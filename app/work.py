@@ -7,29 +7,40 @@ worker, opens its own database connection where it needs one, and returns pickla
 from pathlib import Path
 
 
-def extract_recording(video: str, device: str, options: dict, progress, cancel):
-    """Extract (or read from the cache) a recording for review: ``engine.review.ReviewData``."""
+def extract_recording(video: str, device: str, config, progress, cancel):
+    """Extract (or read from the cache) a recording for review with the settings'
+    ``ExtractionConfig`` (``Settings.extraction()``): ``engine.review.ReviewData``."""
     from engine.review import extract_for_review
 
-    return extract_for_review(video, device, progress, cancel, **options)
+    return extract_for_review(video, device, progress, cancel, config)
 
 
-def grade_recording(db_path: Path, recording_id: int, device: str, progress, cancel) -> dict:
-    """Grade one recording with its item's active model; the stored assessment row."""
+def grade_recording(
+    db_path: Path, recording_id: int, device: str, progress, cancel, settings=None
+) -> dict:
+    """Grade one recording with its item's active model; the stored assessment row.
+    ``settings``: the Settings dialog's ``ExtractionConfig`` (differences are reported)."""
     from engine.grading.service import grade_recording as grade
     from engine.store import Store
 
     with Store(db_path) as store:
-        return grade(store, recording_id, device=device, progress=progress, cancel=cancel)
+        return grade(
+            store, recording_id, device=device, progress=progress, cancel=cancel, settings=settings
+        )
 
 
-def grade_session(db_path: Path, session_id: int, device: str, progress, cancel) -> int:
+def grade_session(
+    db_path: Path, session_id: int, device: str, progress, cancel, settings=None
+) -> int:
     """Grade the recordings of a session that have no proposal; how many were graded."""
     from engine.grading.service import grade_session as grade
     from engine.store import Store
 
     with Store(db_path) as store:
-        return len(grade(store, session_id, device=device, progress=progress, cancel=cancel))
+        rows = grade(
+            store, session_id, device=device, progress=progress, cancel=cancel, settings=settings
+        )
+        return len(rows)
 
 
 def train_item(db_path: Path, protocol: str, item: str, device: str, progress, cancel) -> dict:

@@ -124,24 +124,22 @@ def naive_loop_fps(video: Path) -> float:
 
 
 ALL_FIVE = ("skeleton", "flow", "audio", "rgb", "text")
-TEXT_OPTIONS = {"text": {"protocol": "cmas", "item": "arm_raise_duration"}}
 
 
 def profile_speed(video: Path, profile: str, modalities=None, repeats: int = 3) -> dict:
     """Whole extractions (cache off), ``repeats`` times: the median run's figures, the range of
     the real-time factor, and the first run (which also loads the models) on its own."""
-    from engine.extract.pipeline import DEFAULT_MODALITIES, extract
+    from engine.extract.config import DEFAULT_MODALITIES, ExtractionConfig
+    from engine.extract.pipeline import extract
+
+    config = ExtractionConfig.parse(modalities or DEFAULT_MODALITIES, profile).for_recording(
+        "cmas", "arm_raise_duration"
+    )
 
     runs = []
     for _ in range(repeats):
         with Clock() as clock:
-            result = extract(
-                video,
-                modalities or DEFAULT_MODALITIES,
-                profile=profile,
-                use_cache=False,
-                backend_options=TEXT_OPTIONS,
-            )
+            result = extract(video, config, use_cache=False)
         data = result.to_dict()
         duration = data["media"]["duration_s"]
         cores = os.cpu_count() or 1
@@ -207,8 +205,9 @@ def long_run_memory(video: Path, profile: str) -> dict:
     """
     code = (
         "import json\n"
+        "from engine.extract.config import ExtractionConfig\n"
         "from engine.extract.pipeline import extract\n"
-        f"r = extract({str(video)!r}, profile={profile!r}, use_cache=False)\n"
+        f"r = extract({str(video)!r}, ExtractionConfig(profile={profile!r}), use_cache=False)\n"
         "d = r.to_dict()\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print(json.dumps({'peak_rss_mb': int(hwm.split()[1]) / 1024,"
@@ -238,7 +237,7 @@ def main() -> int:
     args = parser.parse_args()
 
     video = args.video or demo_video(data_dir() / "cache")
-    from engine.extract.pipeline import PROFILES
+    from engine.extract.config import PROFILES
     from engine.media.probe import probe
 
     info = probe(video)

@@ -72,6 +72,7 @@ def main() -> int:
 
     from app.__main__ import dispose
     from app.video_view import VideoView
+    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
     app = QApplication.instance() or QApplication([])
@@ -79,7 +80,7 @@ def main() -> int:
     view.resize(1280, 800)
     view.show()
     view.open(video)
-    skeleton = extract(video, ["skeleton"], profile="fast").track("skeleton")
+    skeleton = extract(video, ExtractionConfig.parse("skeleton", "fast")).track("skeleton")
     view.set_skeleton(skeleton["coco17"], skeleton.times, view.reader.info.width)
     view.show_trails.setChecked(True)
     fps = view.reader.fps

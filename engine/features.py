@@ -1,8 +1,8 @@
 """Tracks -> a ``FeatureSet``: one ``[T, D_m]`` array per modality plus the availability mask.
 
-Every modality is first turned into per-row vectors with their times (skeleton: COCO-17 joints
-centred on the hips and scaled by the body size, plus confidences; flow: the statistics row;
-audio: the log-mel frame). The segmenting then cuts the video's frame timeline into T windows and
+Every track is first turned into ``FeatureRows`` by its modality's function in the backend registry
+(``engine.extract.registry.feature_rows``): rows with their times and validity, or one static row
+(text) that holds for every segment. The segmenting then cuts the video's frame timeline into T windows and
 averages the valid rows of each modality inside each window, so modalities sampled at different
 rates (video frames, 100 audio frames per second) line up:
 
@@ -10,8 +10,8 @@ rates (video frames, 100 audio frames per second) line up:
 - ``Segmenting.uniform(103)``: 103 frames sampled uniformly over the video (DualAlign), each
   window one frame interval wide.
 
-A modality that is missing, or has no valid row in a window, gives zeros there; ``mask`` says
-which modalities are present and ``valid`` which segments of each had data.
+A modality that is missing, or has no valid row in a window (an undetected stretch), gives zeros
+there; ``mask`` says which modalities are present and ``valid`` which segments of each had data.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from engine.extract.registry import feature_rows
 from engine.extract.tracks import Track
-
-COCO_HIPS = (11, 12)
-COCO_SHOULDERS = (5, 6)
-MIN_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -121,43 +118,6 @@ class FeatureSet:
             )
 
 
-def skeleton_rows(track: Track) -> tuple[np.ndarray, np.ndarray]:
-    """[N, 51] (x, y centred on the hips and divided by the body size, confidence) and [N] valid.
-
-    The body size is the larger of the box diagonal and the hip-shoulder distance, so the rows do
-    not depend on where the person stands or how far the camera is.
-    """
-    coco = track["coco17"].astype(np.float64)
-    detected = track["detected"].astype(bool)
-    xy, conf = coco[..., :2], coco[..., 2:]
-    hips = xy[:, list(COCO_HIPS)].mean(axis=1)
-    shoulders = xy[:, list(COCO_SHOULDERS)].mean(axis=1)
-    torso = np.linalg.norm(shoulders - hips, axis=1)
-    extent = np.linalg.norm(xy.max(axis=1) - xy.min(axis=1), axis=1)
-    size = np.maximum(np.maximum(torso, extent / 2), 1e-6)
-    rel = (xy - hips[:, None]) / size[:, None, None]
-    rows = np.concatenate([rel, conf], axis=2).reshape(len(coco), -1)
-    rows[~detected] = 0.0
-    return rows.astype(np.float32), detected
-
-
-def rows_of(track: Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times [N], rows [N, D], valid [N]) of a track of a known modality."""
-    if track.modality == "skeleton":
-        rows, valid = skeleton_rows(track)
-    elif track.modality == "flow":
-        rows, valid = track["stats"].astype(np.float32), track["valid"].astype(bool)
-    elif track.modality == "audio":
-        rows = track["logmel"].astype(np.float32)
-        valid = np.ones(len(rows), bool)
-    elif "features" in track.arrays:  # backends added later store their rows as "features"
-        rows = track["features"].astype(np.float32)
-        valid = track.arrays.get("valid", np.ones(len(rows), bool)).astype(bool)
-    else:
-        raise ValueError(f"no feature rows known for the {track.modality} modality")
-    return np.asarray(track.times, np.float64), rows, valid
-
-
 def pool(times: np.ndarray, rows: np.ndarray, valid: np.ndarray, windows: np.ndarray):
     """Mean of the valid rows inside each window; a window with none takes the valid row nearest
     its centre if that lies within one window width, else zeros. Returns ([T, D], [T] bool)."""
@@ -206,8 +166,13 @@ def build_features(
             mask[modality] = False
             valid[modality] = np.zeros(len(windows), bool)
             continue
-        times, rows, ok = rows_of(track)
-        features[modality], valid[modality] = pool(times, rows, ok, windows)
+        found = feature_rows(track)
+        if found.static:
+            features[modality] = np.repeat(found.rows[:1], len(windows), axis=0)
+            valid[modality] = np.full(len(windows), bool(found.valid[:1].all()))
+        else:
+            times = np.asarray(found.times, np.float64)
+            features[modality], valid[modality] = pool(times, found.rows, found.valid, windows)
         mask[modality] = bool(valid[modality].any())
         sources[modality] = f"{track.backend}@{track.version}"
     return FeatureSet(features, mask, valid, windows, segmenting, sources)
@@ -216,7 +181,9 @@ def build_features(
 def _timeline(tracks: dict[str, Track | None]) -> np.ndarray:
     """Frame times of the densest frame-based track; else a 30 fps grid over the audio."""
     frame_tracks = [
-        t for t in tracks.values() if t is not None and t.modality != "audio" and t.frames
+        t
+        for t in tracks.values()
+        if t is not None and t.modality not in ("audio", "text") and t.frames
     ]
     if frame_tracks:
         return np.asarray(max(frame_tracks, key=lambda t: t.frames).times, np.float64)
@@ -227,7 +194,7 @@ def _timeline(tracks: dict[str, Track | None]) -> np.ndarray:
     return np.zeros(0)
 
 
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 
 
 def cached_features(result, segmenting: Segmenting = MCMOE, cache=None) -> FeatureSet:

@@ -85,6 +85,7 @@ def render(
     cancel: CancelToken | None = None,
 ) -> Path:
     """Write the overlays of ``video`` to ``output``; returns the output path."""
+    from engine.extract.config import ExtractionConfig
     from engine.extract.flow import FlowEngine, flow_to_rgb, to_grey
     from engine.extract.pipeline import extract
     from engine.media.decode import VideoDecoder, scaled_size
@@ -108,8 +109,8 @@ def render(
         )
     skeletons = None
     if "skeleton" in overlays:
-        result = extract(video, modalities="skeleton", profile=profile, progress=progress,
-                         cancel=cancel)  # fmt: skip
+        config = ExtractionConfig.parse("skeleton", profile)
+        result = extract(video, config, progress=progress, cancel=cancel)
         status = result.modalities["skeleton"]
         if status.status == "ok":
             skeletons = _Skeletons(status.track, decoder.scale)

@@ -1,7 +1,7 @@
 """What the review screen draws for an extracted recording, computed away from the GUI thread:
 the skeleton to overlay and the timeline curves (joint angles, motion energy, audio envelope)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,18 +44,13 @@ def extract_for_review(
     device: str = "auto",
     progress=None,
     cancel=None,
-    modalities=None,
-    backend_options=None,
+    config=None,
 ) -> ReviewData:
-    """Extract (or read from the cache) the modalities and prepare the review."""
-    from engine.extract.pipeline import DEFAULT_MODALITIES, extract
+    """Extract (or read from the cache) what ``config`` asks for (an ``ExtractionConfig``,
+    default: the default one on ``device``) and prepare the review."""
+    from engine.extract.config import ExtractionConfig
+    from engine.extract.pipeline import extract
 
-    result = extract(
-        video,
-        modalities or DEFAULT_MODALITIES,
-        device=device,
-        backend_options=backend_options,
-        progress=progress,
-        cancel=cancel,
-    )
+    config = replace(config or ExtractionConfig(), device=device)
+    result = extract(video, config, progress=progress, cancel=cancel)
     return review_data(result)

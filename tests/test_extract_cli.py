@@ -14,6 +14,7 @@ import videos
 from engine.cache import Cache
 from engine.cli import main
 from engine.errors import Cancelled, MediaError
+from engine.extract.config import ExtractionConfig
 from engine.extract.pipeline import extract
 from engine.jobs import CancelToken
 
@@ -25,7 +26,7 @@ def _cache_files(home: Path) -> list[Path]:
 
 
 def test_demo_clip_all_modalities(demo_clip, pose_models, aqa_home):
-    result = extract(demo_clip, profile="fast")
+    result = extract(demo_clip, ExtractionConfig(profile="fast"))
     mods = result.modalities
     assert {m: r.status for m, r in mods.items()} == {
         "skeleton": "ok",
@@ -46,7 +47,7 @@ def test_demo_clip_all_modalities(demo_clip, pose_models, aqa_home):
     assert result.decode["frames_decoded"] == 90 and result.decode["bad_packets"] == 0
     assert len(_cache_files(aqa_home)) == 3
 
-    again = extract(demo_clip, profile="fast")
+    again = extract(demo_clip, ExtractionConfig(profile="fast"))
     assert all(r.cached for r in again.modalities.values())
     np.testing.assert_array_equal(again.track("skeleton")["coco17"], coco)
     assert again.decode == {}  # nothing was decoded the second time
@@ -57,10 +58,12 @@ def test_rgb_behind_the_running_skeleton_equals_rgb_on_its_cached_track(
 ):
     """One pass (rgb takes each frame's box from the skeleton running beside it) and two runs
     (rgb reads the cached skeleton track) crop and embed the same, under the same cache key."""
-    one_pass = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=Cache(tmp_path / "a"))
+    one_pass = extract(
+        demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=Cache(tmp_path / "a")
+    )
     later = Cache(tmp_path / "b")
-    extract(demo_clip, ["skeleton"], profile="fast", cache=later)
-    two_runs = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=later)
+    extract(demo_clip, ExtractionConfig.parse("skeleton", "fast"), cache=later)
+    two_runs = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=later)
     assert two_runs.modalities["skeleton"].cached and not two_runs.modalities["rgb"].cached
     a, b = one_pass.modalities["rgb"], two_runs.modalities["rgb"]
     assert a.status == b.status == "ok" and a.cache_key == b.cache_key
@@ -87,12 +90,12 @@ def test_rgb_is_not_cached_when_the_skeleton_beside_it_fails(
 
     monkeypatch.setattr(SkeletonBackend, "update", failing)
     cache = Cache(tmp_path / "c")
-    broken = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=cache)
+    broken = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=cache)
     assert broken.modalities["skeleton"].status == "error"
     assert "injected failure" in broken.modalities["skeleton"].reason
     assert broken.modalities["rgb"].status == "ok"
     monkeypatch.setattr(SkeletonBackend, "update", update)
-    fixed = extract(demo_clip, ["skeleton", "rgb"], profile="fast", cache=cache)
+    fixed = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=cache)
     assert not fixed.modalities["rgb"].cached
     assert fixed.modalities["rgb"].track["person"].mean() > 0.8
 
@@ -151,7 +154,7 @@ def test_bad_input_fails_cleanly(kind, tmp_path, demo_clip, aqa_home, capsys):
 
 def test_corrupt_frames_in_the_middle(demo_clip, tmp_path):
     path = videos.corrupt_middle(demo_clip, tmp_path / "damaged.mp4", packets=[40, 41, 42])
-    result = extract(path, modalities="flow", profile="fast")
+    result = extract(path, ExtractionConfig.parse("flow", "fast"))
     assert result.decode["bad_packets"] >= 1
     assert result.modalities["flow"].status == "ok"
     assert 15 <= result.modalities["flow"].frames <= 30
@@ -159,7 +162,7 @@ def test_corrupt_frames_in_the_middle(demo_clip, tmp_path):
 
 def test_one_frame_video(demo_video, tmp_path, pose_models):
     path = videos.one_frame(tmp_path / "one.mp4", src=demo_video)
-    result = extract(path, modalities="skeleton,flow")
+    result = extract(path, ExtractionConfig.parse("skeleton,flow"))
     assert result.modalities["skeleton"].frames == 1
     assert result.modalities["flow"].status == "missing"
 
@@ -167,7 +170,7 @@ def test_one_frame_video(demo_video, tmp_path, pose_models):
 def test_rotated_portrait(demo_video, tmp_path, pose_models):
     path = tmp_path / "phone.mp4"
     upright = videos.portrait_rotated(demo_video, path, seconds=0.5, short_side=360)
-    result = extract(path, modalities="skeleton", profile="fast")
+    result = extract(path, ExtractionConfig.parse("skeleton", "fast"))
     track = result.track("skeleton")
     assert result.media["rotation"] == 270 and result.media["height"] > result.media["width"]
     assert track.meta["detection_rate"] > 0.5
@@ -191,7 +194,7 @@ def test_cancel_writes_nothing(demo_clip, pose_models, aqa_home):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        extract(demo_clip, modalities="skeleton,flow", progress=progress, cancel=token)
+        extract(demo_clip, ExtractionConfig.parse("skeleton,flow"), progress=progress, cancel=token)
     assert [p for p in _cache_files(aqa_home) if p.suffix == ".npz"] == []
     assert Cache().remove_partials() == 0
 

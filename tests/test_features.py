@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from engine.cache import Cache
+from engine.extract.skeleton import skeleton_rows
 from engine.extract.tracks import Track, missing
 from engine.features import (
     DUALALIGN,
@@ -12,7 +13,6 @@ from engine.features import (
     Segmenting,
     build_features,
     pool,
-    skeleton_rows,
 )
 
 
@@ -119,10 +119,11 @@ def test_feature_set_round_trip(tmp_path):
 
 
 def test_cached_features_of_an_extraction(demo_clip, aqa_home):
+    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
     from engine.features import cached_features
 
-    result = extract(demo_clip, modalities="flow,audio", profile="fast")
+    result = extract(demo_clip, ExtractionConfig.parse("flow,audio", "fast"))
     first = cached_features(result, DUALALIGN)
     assert first.features["flow"].shape == (103, 139) and first.mask == {
         "flow": True,

@@ -51,9 +51,11 @@ def write_video(
     faststart: bool = False,
     gop: int = 10,
     times: list[float] | None = None,
+    audio_start: float = 0.0,
 ) -> Path:
     """H.264 (+ AAC) from RGB frames; ``rotation``: display matrix degrees, counter-clockwise;
-    ``times``: presentation times in seconds (a variable frame rate), else ``fps``."""
+    ``times``: presentation times in seconds (a variable frame rate), else ``fps``;
+    ``audio_start``: the presentation time of the first audio sample."""
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as out:
@@ -76,7 +78,7 @@ def write_video(
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
         if audio is not None:
-            _write_audio(out, astream, audio, audio_rate)
+            _write_audio(out, astream, audio, audio_rate, round(audio_start * audio_rate))
     return path
 
 
@@ -95,14 +97,14 @@ def _add_audio(out, rate: int):
     return stream
 
 
-def _write_audio(out, stream, samples: np.ndarray, rate: int) -> None:
+def _write_audio(out, stream, samples: np.ndarray, rate: int, offset: int = 0) -> None:
     size = 1024
     samples = samples.astype(np.float32)
     for start in range(0, len(samples), size):
         chunk = samples[start : start + size]
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")
         frame.sample_rate = rate
-        frame.pts = start
+        frame.pts = offset + start
         out.mux(stream.encode(frame))
     out.mux(stream.encode())
 

@@ -19,10 +19,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from engine.demo_video import demo_video
     from engine.extract.attach import attach
     from engine.extract.pipeline import extract
-    from engine.grading.service import grade_recording
+    from engine.grading.model_files import model_for
+    from engine.grading.service import grade_recording, model_extraction
     from engine.paths import cache_dir, data_dir
     from engine.recordings import import_recording
     from engine.reports.key_frames import session_key_frames
@@ -43,7 +46,9 @@ def run(args) -> int:
         session = store.new_session(DEMO_SUBJECT, "cmas", examiner="demo")
         recording = import_recording(store, session["id"], video, DEMO_ITEM, "front")
         with progress_bar("extract") as bar:
-            result = extract(video, profile="fast", device=args.device, progress=bar)
+            model = model_for(store, "cmas", DEMO_ITEM)
+            config = replace(model_extraction(model["card"]), device=args.device)
+            result = extract(video, config, progress=bar)
         attach(store, result, session["id"], DEMO_ITEM, view="front")
         for name, modality in result.modalities.items():
             print(

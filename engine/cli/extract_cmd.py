@@ -39,11 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_extract(args: argparse.Namespace) -> int:
     from engine.errors import InputError
+    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
     if (args.session is None) != (args.item is None):
         raise InputError("--session and --item go together: give both or neither.")
     store = None
+    config = ExtractionConfig.parse(args.modalities, args.profile, args.device)
     if args.session is not None:
         from engine.extract.attach import check_target
         from engine.store import Store
@@ -51,24 +53,10 @@ def run_extract(args: argparse.Namespace) -> int:
         store = Store()
         check_target(store, args.session, args.item)
         session = store.session(args.session)
-        text = {
-            "protocol": session["protocol"],
-            "item": args.item,
-            "examination": session["notes"] or "",
-        }
-    else:
-        text = {}
+        config = config.for_recording(session["protocol"], args.item, session["notes"] or "")
     bars = StageBars(enabled=sys.stderr.isatty())
     try:
-        result = extract(
-            args.video,
-            modalities=args.modalities,
-            profile=args.profile,
-            device=args.device,
-            use_cache=not args.no_cache,
-            backend_options={"text": text} if text else None,
-            progress=bars,
-        )
+        result = extract(args.video, config, use_cache=not args.no_cache, progress=bars)
         attached = None
         if store is not None:
             from engine.extract.attach import attach
@@ -109,7 +97,7 @@ def _print_summary(result) -> None:
         line = f"  {modality}: {r['status']}"
         if r["reason"]:
             line += f" ({r['reason']})"
-        if r["status"] == "ok":
+        if r["status"] in ("ok", "fallback"):
             line += f", {r['frames']} frames, {r['seconds']:.1f} s"
             if r["detection_rate"] is not None:
                 line += f", person detected in {r['detection_rate']:.0%}"

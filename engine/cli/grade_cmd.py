@@ -4,6 +4,7 @@ from pathlib import Path
 
 from engine.cli.output import print_json, print_table
 from engine.cli.progress import progress_bar
+from engine.extract.config import ExtractionConfig
 from engine.store import Store
 
 
@@ -45,6 +46,12 @@ def describe(row: dict) -> str:
         + "  ".join(f"{g:g}:{p:.2f}" for g, p in zip(details["grades"], row["grade_probs"])),
         "modalities used: " + ", ".join(details["modalities_used"]),
     ]
+    if details.get("extraction"):
+        config = ExtractionConfig.from_dict(details["extraction"])
+        lines.append(f"extraction (the model's): {config.summary()}")
+    if details.get("settings_differ"):
+        differ = ", ".join(details["settings_differ"])
+        lines.append(f"your settings differ ({differ}); the model's were used")
     for name, why in details["modalities_missing"].items():
         lines.append(f"{name}: missing ({why})")
     if details.get("measurement_text"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.extract.registry import AudioBackend
-from engine.extract.tracks import Track, missing
+from engine.extract.tracks import FeatureRows, Track, missing
 from engine.media.decode import AUDIO_RATE
 
 NO_AUDIO = "no audio track"
@@ -135,7 +135,7 @@ class LogMel:
 class LogMelBackend(AudioBackend):
     modality = "audio"
     name = "logmel"
-    version = "1"
+    version = "2"  # 2: times from the container's start
 
     def __init__(self, device: str = "cpu", n_mels: int = 128, hop_ms: float = 10.0) -> None:
         self.device = device
@@ -172,7 +172,7 @@ class LogMelBackend(AudioBackend):
             backend=self.name,
             version=self.version,
             params=self.params(),
-            times=self.logmel.frame_times(len(features)),
+            times=self.logmel.frame_times(len(features)) + audio.start,
             arrays={"logmel": features},
             meta={
                 "duration_s": round(audio.duration_s, 4),
@@ -182,3 +182,9 @@ class LogMelBackend(AudioBackend):
                 "log_floor": math.log(np.finfo(np.float32).eps),
             },
         )
+
+
+def feature_rows(track: Track) -> FeatureRows:
+    """Audio tracks: one log-mel frame per row, every one valid."""
+    rows = track["logmel"].astype(np.float32)
+    return FeatureRows(rows, np.ones(len(rows), bool), np.asarray(track.times, np.float64))

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from engine.extract.registry import FrameBackend, StreamInfo
-from engine.extract.tracks import Track
+from engine.extract.tracks import FeatureRows, Track
 from engine.media.decode import scaled_size
 
 # Speed histogram edges in short sides per second (the last bin is open-ended).
@@ -208,3 +208,9 @@ class FlowBackend(FrameBackend):
         )
         self._rows, self._prev = [], None
         return track
+
+
+def feature_rows(track: Track) -> FeatureRows:
+    """Flow tracks: the statistics row of each frame pair, valid where the flow was computed."""
+    rows = track["stats"].astype(np.float32)
+    return FeatureRows(rows, track["valid"].astype(bool), np.asarray(track.times, np.float64))

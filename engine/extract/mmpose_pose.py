@@ -173,6 +173,7 @@ def import_mmpose():
 class MmposeBackend(FrameBackend):
     """Skeleton track from mmpose ``inference_topdown`` with a config and checkpoint."""
 
+    finds_person = True
     modality = "skeleton"
     name = "mmpose"
     version = "1"

@@ -338,6 +338,7 @@ class OnnxTopDownPose:
 class OnnxPoseBackend(FrameBackend):
     """Skeleton track from an ONNX top-down model; device ``auto`` asks onnxruntime for CUDA."""
 
+    finds_person = True
     modality = "skeleton"
     name = "onnx"
     version = "1"

@@ -13,7 +13,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from engine.cache import Cache, cache_key
 from engine.device import check_request
 from engine.errors import AqaError, Cancelled, MissingWeightsError
 from engine.extract import registry
+from engine.extract.config import ExtractionConfig
 from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
 from engine.extract.rgb import LiveBoxes
 from engine.extract.tracks import Track
@@ -32,33 +32,8 @@ from engine.media.probe import probe
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODALITIES = ("skeleton", "flow", "audio")
 QUEUE_FRAMES = 8
 _END = object()
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How much work per second of video: the frame rate and sizes fed to the frame backends."""
-
-    name: str
-    fps: float | None
-    short_side: int
-    flow_side: int
-    flow_preset: str
-
-    def options(self, modality: str) -> dict[str, Any]:
-        if modality == "skeleton":
-            return {"short_side": self.short_side}
-        if modality == "flow":
-            return {"short_side": self.flow_side, "preset": self.flow_preset}
-        return {}
-
-
-PROFILES = {
-    "fast": Profile("fast", fps=10.0, short_side=360, flow_side=160, flow_preset="ultrafast"),
-    "full": Profile("full", fps=None, short_side=480, flow_side=256, flow_preset="ultrafast"),
-}
 
 
 @dataclass
@@ -96,10 +71,11 @@ class ExtractionResult:
     decode: dict[str, Any]
     seconds: float
     modalities: dict[str, ModalityResult]
+    config: ExtractionConfig | None = None
 
     @property
     def ok(self) -> bool:
-        return any(r.status == "ok" for r in self.modalities.values())
+        return any(r.status in ("ok", "fallback") for r in self.modalities.values())
 
     def track(self, modality: str) -> Track | None:
         result = self.modalities.get(modality)
@@ -117,43 +93,31 @@ class ExtractionResult:
             "media": self.media,
             "decode": self.decode,
             "modalities": {m: r.to_dict() for m, r in self.modalities.items()},
+            "extraction": self.config.to_dict() if self.config else None,
         }
-
-
-def parse_modalities(text: str | Iterable[str]) -> list[tuple[str, str | None]]:
-    """``"skeleton,flow:farneback"`` -> [("skeleton", None), ("flow", "farneback")]."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    parsed = []
-    for item in items:
-        item = item.strip()
-        if item:
-            modality, _, backend = item.partition(":")
-            registry.get(modality, backend or None)  # refuses unknown names with a sentence
-            parsed.append((modality, backend or None))
-    return parsed
 
 
 def extract(
     video: Path | str,
-    modalities: str | Iterable[str] = DEFAULT_MODALITIES,
-    profile: str | Profile = "full",
-    device: str = "auto",
+    config: ExtractionConfig | None = None,
+    *,
     cache: Cache | None = None,
     use_cache: bool = True,
-    backend_options: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> ExtractionResult:
-    """Extract the requested modalities of ``video``; raises only when the video is unusable."""
+    """Extract what ``config`` asks for (default: ``ExtractionConfig()``) from ``video``; raises
+    only when the video is unusable."""
     started = time.perf_counter()
     video = Path(video)
-    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    config = config or ExtractionConfig()
+    prof = config.profile_spec
     cancel = cancel or CancelToken()
     report = progress or (lambda fraction, stage: None)
-    wanted = parse_modalities(modalities)
+    wanted = [(m.modality, m.backend) for m in config.modalities]
     # The CUDA check (a torch import) runs only when a requested backend could use CUDA.
     gpu_capable = any("cuda" in registry.get(m, n).devices for m, n in wanted)
-    requested = check_request(device)
+    requested = check_request(config.device)
     used_device = (
         registry.resolve_device(requested) if gpu_capable or requested == "cuda" else "cpu"
     )
@@ -167,7 +131,7 @@ def extract(
     built: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
     for modality, name in wanted:
         spec = registry.get(modality, name)
-        options = {**prof.options(modality), **(backend_options or {}).get(modality, {})}
+        options = config.backend_options(modality)
         result = ModalityResult(modality, spec.name, status="pending", device=used_device)
         results[modality] = result
         try:
@@ -175,8 +139,9 @@ def extract(
         except MissingWeightsError as exc:
             result.status, result.reason, result.needs_files = "missing", str(exc), True
             continue
-        except AqaError as exc:
-            result.status, result.reason = "error", str(exc)
+        except Exception as exc:  # a broken backend never stops the others
+            log.exception("%s/%s could not start", modality, spec.name)
+            result.status, result.reason = "error", _sentence(exc)
             continue
         result.version, result.device = backend.version, backend.device
         result.params = backend.params()
@@ -185,7 +150,7 @@ def extract(
     # Frames are decoded once, at the largest short side any frame backend asks for.
     sides = [b.short_side for _, s, b in built if s.kind == "frames" and b.short_side]
     decode_side = max(sides, default=prof.short_side)
-    decode_params = {"fps": prof.fps, "short_side": decode_side}
+    decode_params = {"fps": prof.fps, "short_side": decode_side, "origin": "container"}
     frame_jobs: list[tuple[ModalityResult, FrameBackend]] = []
     audio_jobs: list[tuple[ModalityResult, AudioBackend]] = []
     text_jobs: list[tuple[ModalityResult, Any]] = []
@@ -205,7 +170,7 @@ def extract(
         return found is not None
 
     for result, spec, backend in built:
-        if result.modality == "rgb" and "skeleton" in results and hasattr(backend, "box_key"):
+        if spec.kind == "frames" and backend.follows_person and "skeleton" in results:
             person_crops.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
@@ -217,25 +182,25 @@ def extract(
             audio_jobs.append((result, backend))
     # rgb follows the skeleton: its boxes come from the cached track, or live from the skeleton
     # running in this pass; without a skeleton it crops the centre of the frame.
-    chained: dict[int, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
+    chained: dict[str, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
     skeleton = results.get("skeleton")
     running = next((b for r, b in frame_jobs if r is skeleton), None)
     for result, spec, backend in person_crops:
         live = None
         if skeleton.status == "ok" and skeleton.track is not None:
             backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-        elif hasattr(running, "last_box"):
+        elif running is not None and running.finds_person:
             live = LiveBoxes()
             backend.use_person_boxes(live, skeleton.cache_key)
         result.params = backend.params()
         if cached(result, spec, backend):
             continue
         if live is not None:
-            chained[id(running)] = (result, backend, live)
+            chained["skeleton"] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))
     for result, backend in text_jobs:
-        _finish(result, backend.run(cancel=cancel), cached=False, seconds=0.0)
+        _run_text(result, backend, cancel)
 
     decode_stats: dict[str, Any] = {}
     # Audio runs in its own thread, alongside the frame backends.
@@ -276,13 +241,13 @@ def extract(
 
     # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
     followers = (
-        {id(r) for r, _, _ in chained.values()}
+        {r.modality for r, _, _ in chained.values()}
         if skeleton and skeleton.status == "error"
         else set()
     )
     for result in results.values():
         if result.track is not None and not result.cached and _cacheable(result):
-            if id(result) not in followers:
+            if result.modality not in followers:
                 cache.save(result.cache_key, result.track.write)
     return ExtractionResult(
         video=str(video),
@@ -293,11 +258,13 @@ def extract(
         decode=decode_stats,
         seconds=time.perf_counter() - started,
         modalities=results,
+        config=config,
     )
 
 
 def _cacheable(result: ModalityResult) -> bool:
-    return result.status == "ok" or (result.status == "missing" and result.cache_key is not None)
+    usable = result.status in ("ok", "fallback")
+    return usable or (result.status == "missing" and result.cache_key is not None)
 
 
 def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) -> None:
@@ -308,6 +275,19 @@ def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) 
     result.seconds = round(seconds, 3)
     if "detection_rate" in track.meta:
         result.detection_rate = track.meta["detection_rate"]
+
+
+def _run_text(result: ModalityResult, backend, cancel: CancelToken) -> None:
+    start = time.perf_counter()
+    try:
+        track = backend.run(cancel=cancel)
+    except Cancelled:
+        raise
+    except Exception as exc:  # a failing note never stops the video's modalities
+        log.exception("text backend failed")
+        result.status, result.reason = "error", _sentence(exc)
+        return
+    _finish(result, track, cached=False, seconds=time.perf_counter() - start)
 
 
 def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:
@@ -382,7 +362,7 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
     fed = [_Worker(result, backend, cancel) for result, backend in jobs]
     workers = list(fed)
     for worker in fed:
-        follow = (chained or {}).get(id(worker.backend))
+        follow = (chained or {}).get(worker.result.modality)
         if follow is not None:
             follower = _Worker(follow[0], follow[1], cancel)
             worker.then = (follower, follow[2])

@@ -50,6 +50,10 @@ class Backend(ABC):
 class FrameBackend(Backend):
     #: Short side of the frames this backend wants (None: as decoded for the other backends).
     short_side: int | None = None
+    #: Finds the person's box in each frame (``last_box()``): a pose backend.
+    finds_person: ClassVar[bool] = False
+    #: Crops around the person boxes a pose backend found (``use_person_boxes``): rgb.
+    follows_person: ClassVar[bool] = False
 
     @abstractmethod
     def start(self, stream: StreamInfo) -> None: ...
@@ -91,10 +95,24 @@ class BackendSpec:
 
 
 _REGISTRY: dict[tuple[str, str], BackendSpec] = {}
+_ROWS: dict[str, str] = {}
 
 
-def register(spec: BackendSpec) -> None:
+def register(spec: BackendSpec, rows: str | None = None) -> None:
+    """Add a backend; ``rows`` (``module:function``, once per modality) turns the modality's
+    tracks into ``FeatureRows``: every backend of a modality writes the same track layout."""
     _REGISTRY[(spec.modality, spec.name)] = spec
+    if rows is not None:
+        _ROWS[spec.modality] = rows
+
+
+def feature_rows(track):
+    """The ``FeatureRows`` of a track, by its modality's registered function."""
+    target = _ROWS.get(track.modality)
+    if target is None:
+        raise InputError(f"No feature rows are known for the {track.modality} modality.")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(track)
 
 
 def modalities() -> list[str]:
@@ -120,6 +138,16 @@ def get(modality: str, name: str | None = None) -> BackendSpec:
     raise InputError(f"The {modality} modality has no backend {name!r}; choose from {known}.")
 
 
+def file_identity(path: Path) -> list:
+    """``[path, size, mtime_ns]`` of a model file (for cache keys: a replaced file is a new
+    model), or ``[path, None, None]`` when it is absent."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
 def resolve_device(requested: str = "auto") -> Device:
     """``auto`` means CUDA when torch can run on it, else the CPU (see ``engine.device``).
 
@@ -143,6 +171,13 @@ def torch_has_cuda_build() -> bool:
     return any(lib.glob("libtorch_cuda*")) or any(lib.glob("torch_cuda*.dll"))
 
 
+ROWS = {
+    "skeleton": "engine.extract.skeleton:feature_rows",
+    "flow": "engine.extract.flow:feature_rows",
+    "audio": "engine.extract.audio:feature_rows",
+    "rgb": "engine.extract.rgb:feature_rows",
+    "text": "engine.extract.text:feature_rows",
+}
 for _spec in (
     BackendSpec(
         "skeleton",
@@ -237,4 +272,4 @@ for _spec in (
         description="deterministic feature hashing of word uni/bigrams into 384-d (fallback)",
     ),
 ):
-    register(_spec)
+    register(_spec, ROWS.get(_spec.modality))

@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.extract.registry import FrameBackend, StreamInfo
-from engine.extract.tracks import Track
+from engine.extract.tracks import FeatureRows, Track
 from engine.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class LiveBoxes:
 class ImageEmbeddingBackend(FrameBackend):
     """Shared frame thinning, cropping, batching and track building of the rgb backends."""
 
+    follows_person = True
     modality = "rgb"
 
     def __init__(
@@ -298,3 +299,12 @@ class RgbBackend(ImageEmbeddingBackend):
         batch = (batch.permute(0, 3, 1, 2).float() - self._mean) / self._std
         with torch.inference_mode():
             return self._model.embed(batch).float().cpu().numpy()
+
+
+def feature_rows(track: Track) -> FeatureRows:
+    """Appearance tracks: one embedding per row. When the crops follow a skeleton's boxes, a row
+    without a person box (an undetected stretch: the crop holds no subject) is not valid."""
+    rows = track["features"].astype(np.float32)
+    follows = bool(track.params.get("person_boxes"))
+    valid = track["person"].astype(bool) if follows else np.ones(len(rows), bool)
+    return FeatureRows(rows, valid, np.asarray(track.times, np.float64))

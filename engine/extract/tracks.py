@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-Status = Literal["ok", "missing", "error"]
+Status = Literal["ok", "fallback", "missing", "error"]
 META_KEY = "__meta__"
 
 
 @dataclass
 class Track:
-    """One modality's result. ``status`` is ok / missing / error and ``reason`` says why not ok."""
+    """One modality's result. ``status`` is ok / fallback (usable, made by a stand-in) / missing /
+    error and ``reason`` says why not ok."""
 
     modality: str
     backend: str
@@ -38,7 +39,8 @@ class Track:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """The track holds usable data (also when a stand-in made it)."""
+        return self.status in ("ok", "fallback")
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
@@ -68,6 +70,21 @@ class Track:
             arrays = {k[2:]: data[k] for k in data.files if k.startswith("a_")}
             times = data["times"]
         return cls(times=times, arrays=arrays, **header)
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """What a model reads of a track: ``rows`` [N, D] at ``times`` [N] seconds, ``valid`` [N]
+    saying which rows hold data. A *static* track (text: ``times`` None, one row) holds for the
+    whole recording."""
+
+    rows: np.ndarray
+    valid: np.ndarray
+    times: np.ndarray | None = None
+
+    @property
+    def static(self) -> bool:
+        return self.times is None
 
 
 def missing(modality: str, backend: str, version: str, params: dict, reason: str) -> Track:

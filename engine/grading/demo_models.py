@@ -87,6 +87,7 @@ def train_demo(
     protocol: str, item_id: str, family: str, out: Path, seed: int, epochs: int | None
 ) -> Path:
     """Cross-validate, then train ``family`` on all of the item's synthetic data and save it."""
+    from engine.extract.config import ExtractionConfig
     from engine.training.config import default_config
     from engine.training.trainer import train_model
     from engine.training.workflow import build_for_data
@@ -115,6 +116,7 @@ def train_demo(
             "demo": True,
             "note": DEMO_NOTE,
             "segmenting": SEGMENTING[family],
+            "extraction": ExtractionConfig.parse(data.spec.modalities, "fast").to_dict(True),
             "profile": "fast",
             "trained_on": f"synthetic data shaped like {protocol}/{item_id}, seed {seed}",
         },

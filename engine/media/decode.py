@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.errors import MediaError
 from engine.jobs import CancelToken
-from engine.media.probe import MediaInfo, open_container, probe, rotation_of
+from engine.media.probe import MediaInfo, container_start, open_container, probe, rotation_of
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,12 @@ class DecodeStats:
 
 @dataclass(frozen=True)
 class Audio:
-    """Mono float32 samples in [-1, 1] at ``rate`` Hz."""
+    """Mono float32 samples in [-1, 1] at ``rate`` Hz; the first one at ``start`` seconds from
+    the container's start (the time origin of the video frames too)."""
 
     samples: np.ndarray
     rate: int
+    start: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -125,7 +127,7 @@ class VideoDecoder:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
-            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            start = container_start(container)
             for packet in self._packets(container, stream):
                 try:
                     decoded = packet.decode()
@@ -216,6 +218,8 @@ def decode_audio(
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         chunks: list[np.ndarray] = []
         bad = 0
+        origin = container_start(container)
+        first: float | None = None
         for packet in container.demux(stream):
             if cancel is not None:
                 cancel.check()
@@ -225,6 +229,8 @@ def decode_audio(
                 bad += 1
                 continue
             for frame in frames:
+                if first is None and frame.time is not None:
+                    first = float(frame.time) - origin
                 frame.pts = None
                 chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
         chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
@@ -235,4 +241,4 @@ def decode_audio(
     if bad:
         log.warning("%s: %d damaged audio packets skipped", path.name, bad)
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return Audio(samples=samples.astype(np.float32, copy=False), rate=rate)
+    return Audio(samples=samples.astype(np.float32, copy=False), rate=rate, start=first or 0.0)

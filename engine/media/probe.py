@@ -71,6 +71,16 @@ def check_file(path: Path) -> Path:
     return path
 
 
+def container_start(container) -> float:
+    """The container's start time in seconds: time 0 of every track, the frame reader and the
+    overlays (a stream's own time minus this), so video and audio streams that start at
+    different offsets stay aligned."""
+    import av
+
+    start = container.start_time
+    return float(start) / av.time_base if start is not None else 0.0
+
+
 def open_container(path: Path):
     """An opened PyAV input container, or a ``MediaError`` saying why not."""
     import av

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.errors import MediaError
 from engine.media.decode import scaled_size, upright_rgb
-from engine.media.probe import open_container, probe
+from engine.media.probe import container_start, open_container, probe
 
 
 class FrameReader:
@@ -27,9 +27,8 @@ class FrameReader:
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self._pts = self._index()
-        self._times = np.array([float(p * self._stream.time_base) for p in self._pts])
-        if len(self._times):
-            self._times -= self._times[0]
+        origin = container_start(self._container)
+        self._times = np.array([float(p * self._stream.time_base) - origin for p in self._pts])
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_frames = cache_frames
         self._frames = None  # the running decoder
@@ -43,7 +42,8 @@ class FrameReader:
         return self.info.fps
 
     def time_of(self, index: int) -> float:
-        """Presentation time of frame ``index`` in seconds from the first frame."""
+        """Presentation time of frame ``index`` in seconds from the container's start (the
+        extracted tracks' time origin)."""
         return float(self._times[index])
 
     def index_at(self, seconds: float) -> int:

@@ -28,6 +28,7 @@ def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 4
 
 def session_key_frames(store: Store, session_id: int) -> dict[str, np.ndarray]:
     """Item id -> key frame for every extracted recording whose skeleton is in the cache."""
+    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
     frames = {}
@@ -35,7 +36,7 @@ def session_key_frames(store: Store, session_id: int) -> dict[str, np.ndarray]:
         if rec["item"] in frames or not store.recording_status(rec["id"])["extracted"]:
             continue
         try:
-            result = extract(rec["path"], ["skeleton"])
+            result = extract(rec["path"], ExtractionConfig.parse("skeleton"))
         except AqaError:
             continue  # the video moved or broke since: the report goes on without its picture
         track = result.track("skeleton")
