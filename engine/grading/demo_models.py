@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parents[2] / "resources" / "models"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="default: 20 (MCMoE), 40 (DualAlign)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: 20 (MCMoE), 40 (DualAlign)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--protocol", choices=PROTOCOLS, action="append", help="default: all")
     args = parser.parse_args(argv)

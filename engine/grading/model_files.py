@@ -49,7 +49,11 @@ def register_demos(store: Store, protocol: str, item: str) -> list[dict[str, Any
 
     rows = store.models(protocol, item)
     for row in rows:  # demos of an older layout whose files are gone
-        if row["demo"] and row["status"] != "retired" and not (resolve(row["path"]) / "card.json").is_file():
+        if (
+            row["demo"]
+            and row["status"] != "retired"
+            and not (resolve(row["path"]) / "card.json").is_file()
+        ):
             store.set_model_status(row["id"], "retired", actor="aqa")
     known = {m["path"] for m in rows}
     added = []
