@@ -17,14 +17,6 @@ SEGMENTS = 12
 HAS_LLM = all(importlib.util.find_spec(p) for p in ("transformers", "peft", "tokenizers"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def llm_dir(tmp_path_factory):
     if not HAS_LLM:
