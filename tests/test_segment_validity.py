@@ -17,13 +17,13 @@ SEGMENTS = 12
 HAS_LLM = all(importlib.util.find_spec(p) for p in ("transformers", "peft", "tokenizers"))
 
 
-@pytest.fixture(scope="module")
-def llm_dir(tmp_path_factory):
-    if not HAS_LLM:
-        pytest.skip("the 'llm' extra (transformers, peft) is not installed")
-    from models.limssr import write_tiny_backbone
-
-    return write_tiny_backbone(tmp_path_factory.mktemp("tiny-qwen3"), MODS)
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny networks on a shared CPU: more threads only wait on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def network(name: str, llm_dir=None):
@@ -57,6 +57,15 @@ def loaded(net) -> LoadedModel:
 def recording(t: int, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {m: rng.normal(size=(t, d)).astype(np.float32) for m, d in DIMS.items()}
+
+
+@pytest.fixture(scope="module")
+def llm_dir(tmp_path_factory):
+    if not HAS_LLM:
+        pytest.skip("the 'llm' extra (transformers, peft) is not installed")
+    from models.limssr import write_tiny_backbone
+
+    return write_tiny_backbone(tmp_path_factory.mktemp("tiny-qwen3"), MODS)
 
 
 NETWORKS = ["mcmoe", "dualalign", pytest.param("limssr", marks=pytest.mark.slow)]
