@@ -234,13 +234,19 @@ class Stack(nn.Module):
         return self.norm(x)
 
 
-def _batch_norm(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
-    """BatchNorm over the channels of a [..., C] tensor."""
-    return bn(x.reshape(-1, x.shape[-1])).view_as(x)
+def _batch_norm(bn: nn.BatchNorm1d, x: Tensor, keep: Tensor | None = None) -> Tensor:
+    """BatchNorm over the channels of a [..., C] tensor; in training with ``keep`` [...] the
+    batch statistics come from the kept rows only (the others are zeros)."""
+    if keep is None or not bn.training:
+        return bn(x.reshape(-1, x.shape[-1])).view_as(x)
+    out = x.new_zeros(x.shape)
+    out[keep] = bn(x[keep])
+    return out
 
 
 class Projection(nn.Module):
-    """1x1 conv -> BN -> ReLU -> 1x1 conv -> BN, applied per segment ([N, T, D_in] -> [N, T, H])."""
+    """1x1 conv -> BN -> ReLU -> 1x1 conv -> BN, applied per segment ([N, T, D_in] -> [N, T, H]);
+    ``keep`` [N, T]: the segments whose statistics count in training."""
 
     def __init__(self, dim_in: int, dim_out: int, dim_mid: int | None = None) -> None:
         super().__init__()
@@ -250,9 +256,9 @@ class Projection(nn.Module):
         self.fc2 = nn.Linear(dim_mid, dim_out)
         self.bn2 = nn.BatchNorm1d(dim_out)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(_batch_norm(self.bn1, self.fc1(x)))
-        return _batch_norm(self.bn2, self.fc2(x))
+    def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        x = F.relu(_batch_norm(self.bn1, self.fc1(x), keep))
+        return _batch_norm(self.bn2, self.fc2(x), keep)
 
 
 class Expert(nn.Module):
@@ -360,7 +366,7 @@ class MCMoE(nn.Module):
             mixed, weights, experts_real = self._mix_each(streams, real, available, fused_keep)
         else:
             mixed, weights = self._mix_fused(streams, fused_keep)
-        fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2))  # [B, T, H]
+        fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2), fused_keep)  # [B, T, H]
         b = fused.shape[0]
         queries = (self.prototypes + self.prototype_pos).expand(b, -1, -1)
         patterns = self.decoder(queries, fused, keep=fused_keep)  # [B, N, H]
@@ -411,14 +417,16 @@ class MCMoE(nn.Module):
 
     def _encode(self, features: dict[str, Tensor], available: Tensor, seg: Tensor | None) -> Tensor:
         """Projection + shared temporal encoder, run once over every available stream; invalid
-        segments are masked out of the self-attention and zeroed in the output."""
+        segments are left out of the batch statistics and the self-attention, and zeroed in the
+        output."""
         b, m = available.shape
         idx, chunks = [], []
         for i, name in enumerate(self.modalities):
             rows = available[:, i].nonzero().squeeze(1)
             if rows.numel():
                 x = features[name]
-                chunks.append(self.proj[name](x if rows.numel() == b else x[rows]))
+                keep = None if seg is None else seg[rows, i]
+                chunks.append(self.proj[name](x if rows.numel() == b else x[rows], keep))
                 idx.append(rows * m + i)
         idx = torch.cat(idx)
         token_keep = None if seg is None else seg.flatten(0, 1)[idx]

@@ -18,20 +18,12 @@ HAS_LLM = all(importlib.util.find_spec(p) for p in ("transformers", "peft", "tok
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
+def single_thread():
+    """Tiny networks on a shared CPU: more threads only wait on each other."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def llm_dir(tmp_path_factory):
-    if not HAS_LLM:
-        pytest.skip("the 'llm' extra (transformers, peft) is not installed")
-    from models.limssr import write_tiny_backbone
-
-    return write_tiny_backbone(tmp_path_factory.mktemp("tiny-qwen3"), MODS)
+    torch.set_num_threads(before)
 
 
 def network(name: str, llm_dir=None):
@@ -65,6 +57,15 @@ def loaded(net) -> LoadedModel:
 def recording(t: int, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {m: rng.normal(size=(t, d)).astype(np.float32) for m, d in DIMS.items()}
+
+
+@pytest.fixture(scope="module")
+def llm_dir(tmp_path_factory):
+    if not HAS_LLM:
+        pytest.skip("the 'llm' extra (transformers, peft) is not installed")
+    from models.limssr import write_tiny_backbone
+
+    return write_tiny_backbone(tmp_path_factory.mktemp("tiny-qwen3"), MODS)
 
 
 NETWORKS = ["mcmoe", "dualalign", pytest.param("limssr", marks=pytest.mark.slow)]
@@ -126,3 +127,23 @@ def test_a_modality_without_valid_segments_counts_as_missing(net):
     assert abs(model.predict(feats, list(MODS), valid=unseen)[0] - without) < 1e-5
     with pytest.raises(InputError, match="valid segment"):
         model.predict(feats, ["flow"], valid=unseen)
+
+
+def test_mcmoe_training_ignores_what_invalid_segments_hold():
+    torch.manual_seed(0)
+    net = models.build(
+        "mcmoe", "small", modalities=MODS, input_dims=DIMS, segments=SEGMENTS, hidden=16,
+        dropout=0.0,
+    ).train()  # fmt: skip
+    gen = torch.Generator().manual_seed(2)
+    x = {m: torch.randn(4, SEGMENTS, d, generator=gen) for m, d in DIMS.items()}
+    valid = {m: torch.arange(SEGMENTS).expand(4, -1) < 8 for m in MODS}
+    noisy = {m: torch.where(valid[m][..., None], a, 50 * torch.randn_like(a)) for m, a in x.items()}
+    available, target = torch.ones(4, 3, dtype=torch.bool), torch.rand(4)
+    runs = []
+    for feats in (x, noisy):
+        torch.manual_seed(1)  # the same random modality masks
+        runs.append(net(feats, available, target=target, valid=valid))
+    assert (runs[0].score - runs[1].score).abs().max() < 1e-5
+    for name, loss in runs[0].losses.items():
+        assert abs(loss.item() - runs[1].losses[name].item()) < 1e-4, name

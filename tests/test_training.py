@@ -281,3 +281,30 @@ def test_every_preset_has_training_defaults():
         assert sorted(DEFAULTS[name]) == models.presets(name), name
     with pytest.raises(InputError, match="No training defaults for mcmoe/nope"):
         default_config("mcmoe", "nope")
+
+
+def test_stored_segment_validity_reaches_the_batches(tmp_path):
+    data = small_data(subjects=4)
+    rows = list(range(len(data)))
+    valid = [{"rgb": np.arange(6) % 2 == 0} if i == 0 else {} for i in rows]
+    valid[1] = {"flow": np.zeros(6, bool)}  # nothing seen: flow counts as missing
+    shown = FeatureDataset.in_memory(
+        data.spec, data.records, [data.features(i) for i in rows], valid
+    )
+    assert shown.validity(0)["rgb"].tolist() == [True, False] * 3 and shown.validity(2) == {}
+    assert set(shown.features(0)) == set(DIMS)
+    assert shown.content_hash() != data.content_hash()
+    on_disk = write_dataset(
+        tmp_path / "data",
+        data.spec,
+        ((r, {**shown.features(i), **{f"valid/{m}": v for m, v in valid[i].items()}})
+         for i, r in enumerate(data.records)),
+    )  # fmt: skip
+    again = FeatureDataset.open(on_disk)
+    assert again.content_hash() == shown.content_hash()
+    for source in (shown, again):
+        batch = next(iterate_batches(source, list(DIMS), DIMS, {m: 6 for m in DIMS}, 64))
+        assert batch.valid["rgb"][0].tolist() == [True, False] * 3
+        assert batch.valid["flow"][0].all() and batch.valid["rgb"][1].all()
+        assert not batch.available[1, list(DIMS).index("flow")]
+        assert batch.available[2].all()

@@ -76,7 +76,7 @@ DEFAULTS: dict[str, dict[str, TrainConfig]] = {
         "fisv": TrainConfig(**_MCMOE_PAPER, lr=2e-4, epochs=460, seed=3),
         "rg": TrainConfig(**_MCMOE_PAPER, lr=2e-4, epochs=410, seed=0),
         "app": TrainConfig(**{**_MCMOE_PAPER, "batch_size": 16}, lr=2e-4, epochs=200),
-        "small": TrainConfig(**_MCMOE_PAPER, lr=2e-3, epochs=60),
+        "small": TrainConfig(**_MCMOE_PAPER, lr=2e-3, epochs=60),  # the demo models' rate
     },
     "dualalign": {
         "mm-jdm": TrainConfig(**_DUALALIGN_PAPER),

@@ -4,10 +4,11 @@ A data directory holds::
 
     dataset.json              what the data is: modalities, feature dims, score range, grades
     labels.csv                sample,subject,score[,split]   (one row per recording)
-    samples/<sample>.safetensors   one float tensor [T, D] per *available* modality
+    samples/<sample>.safetensors   one float tensor [T, D] per *available* modality, and
+                                   optionally "valid/<modality>" [T] uint8: segments with data
 
 A modality is available for a sample exactly when its tensor is in the sample's file; zeros are
-never taken to mean "missing". ``split`` is ``train``/``test`` where the source defines an official
+never taken to mean "missing". Where a sample gives no validity every segment holds data. ``split`` is ``train``/``test`` where the source defines an official
 split (RG, Fis-V, FS1000), else empty and splits are drawn by subject.
 """
 
@@ -103,10 +104,15 @@ class Batch:
 
 
 FeatureLoader = Callable[[str], dict[str, np.ndarray]]
+VALID = "valid/"  # prefix of the per-segment validity tensors in a sample's file
 
 
 class FeatureDataset:
-    """Labelled feature sets, loaded lazily from a directory or held in memory."""
+    """Labelled feature sets, loaded lazily from a directory or held in memory.
+
+    ``loader`` gives a sample's features and, under ``valid/<modality>``, the [T] bool validity
+    of its segments where some hold no data (undetected stretches).
+    """
 
     def __init__(self, spec: DataSpec, records: Sequence[Record], loader: FeatureLoader):
         self.spec = spec
@@ -118,7 +124,14 @@ class FeatureDataset:
 
     def features(self, i: int) -> dict[str, np.ndarray]:
         """The available modalities of row ``i`` as float32 [T, D] arrays."""
-        return self._load(self.records[i].sample)
+        found = self._load(self.records[i].sample)
+        return {m: a for m, a in found.items() if not m.startswith(VALID)}
+
+    def validity(self, i: int) -> dict[str, np.ndarray]:
+        """[T] bool per modality of row ``i`` that says which segments hold data (a modality
+        left out: all of them)."""
+        found = self._load(self.records[i].sample)
+        return {m[len(VALID) :]: a.astype(bool) for m, a in found.items() if m.startswith(VALID)}
 
     @property
     def scores(self) -> np.ndarray:
@@ -136,9 +149,18 @@ class FeatureDataset:
 
     @classmethod
     def in_memory(
-        cls, spec: DataSpec, records: Sequence[Record], features: Sequence[dict[str, np.ndarray]]
+        cls,
+        spec: DataSpec,
+        records: Sequence[Record],
+        features: Sequence[dict[str, np.ndarray]],
+        valid: Sequence[dict[str, np.ndarray]] | None = None,
     ) -> FeatureDataset:
-        table = {r.sample: f for r, f in zip(records, features, strict=True)}
+        """``valid``: per record, [T] bool per modality (e.g. ``FeatureSet.valid``)."""
+        valid = valid or [{}] * len(records)
+        table = {
+            r.sample: {**f, **{VALID + m: np.asarray(v, bool) for m, v in ok.items() if m in f}}
+            for r, f, ok in zip(records, features, valid, strict=True)
+        }
         return cls(spec, records, table.__getitem__)
 
     @classmethod
@@ -167,9 +189,9 @@ class FeatureDataset:
         """sha256 of the description, the labels and every feature tensor."""
         h = hashlib.sha256()
         h.update(json.dumps(self.spec.to_json(), sort_keys=True).encode())
-        for i, r in enumerate(self.records):
+        for r in self.records:
             h.update(f"{r.sample}\t{r.subject}\t{r.score!r}\t{r.split}\n".encode())
-            feats = self.features(i)
+            feats = self._load(r.sample)
             for m in sorted(feats):
                 a = np.ascontiguousarray(feats[m], dtype=np.float32)
                 h.update(f"{m}{a.shape}".encode())
@@ -217,6 +239,11 @@ def _read_sample(path: Path, spec: DataSpec) -> dict[str, np.ndarray]:
         raise InputError(f"The feature file {path} cannot be read ({exc}).") from None
     out = {}
     for m, a in tensors.items():
+        if m.startswith(VALID) and m[len(VALID) :] in tensors:
+            if a.shape != (tensors[m[len(VALID) :]].shape[0],):
+                raise InputError(f"{path.name}: {m} does not have one value per segment.")
+            out[m] = a.astype(bool)
+            continue
         if m not in spec.input_dims:
             continue
         if a.ndim != 2 or a.shape[1] != spec.input_dims[m] or a.shape[0] == 0:
@@ -234,7 +261,9 @@ def write_dataset(
     progress: Progress | None = None,
     total: int | None = None,
 ) -> Path:
-    """Write a data directory; each file appears atomically (written aside, then renamed)."""
+    """Write a data directory; each file appears atomically (written aside, then renamed).
+
+    A row's dict may hold ``valid/<modality>`` [T] bool arrays next to the features."""
     from safetensors.numpy import save_file
 
     root = Path(root)
@@ -246,6 +275,9 @@ def write_dataset(
             raise InputError(f"{record.sample!r} is not a usable sample name.")
         arrays = {}
         for m, a in feats.items():
+            if m.startswith(VALID):
+                arrays[m] = np.ascontiguousarray(a, dtype=np.uint8)
+                continue
             a = np.ascontiguousarray(a, dtype=np.float32)
             if a.ndim != 2 or a.shape[1] != spec.input_dims.get(m):
                 raise InputError(
@@ -340,8 +372,8 @@ def iterate_batches(
 
     ``lengths`` gives the number of steps per modality. ``keep`` restricts the availability to a
     modality subset (the fixed-missing protocol): a modality outside it is zero-filled and marked
-    unavailable. Rows left with no modality at all are skipped. Padding is marked invalid in
-    ``Batch.valid`` (as are the segments of a modality a row lacks).
+    unavailable. Rows left with no modality (no valid segment) at all are skipped. Padding and the
+    segments a row marks invalid are invalid in ``Batch.valid`` (all of a modality it lacks).
     """
     import torch
 
@@ -357,12 +389,13 @@ def iterate_batches(
         feats_rows, valid_rows, avail_rows, kept = [], [], [], []
         for i in rows:
             feats = {m: a for m, a in data.features(int(i)).items() if m in allowed}
-            if not feats:
+            cut, ok = crop_or_pad(feats, lengths, rng, data.validity(int(i)))
+            here = [m in feats and bool(ok[m].any()) for m in modalities]
+            if not any(here):  # nothing of this row to read (in this window)
                 continue
-            cut, ok = crop_or_pad(feats, lengths, rng)
             feats_rows.append(cut)
             valid_rows.append(ok)
-            avail_rows.append([m in feats for m in modalities])
+            avail_rows.append(here)
             kept.append(int(i))
         if not kept:
             continue
