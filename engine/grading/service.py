@@ -113,7 +113,7 @@ def grade_video(
     )
     report = progress or (lambda fraction, stage: None)
     result = extract(video, config, progress=report, cancel=cancel)
-    tracks = {m: result.track(m) for m in model.network.modalities if m in result.modalities}
+    tracks = {m: result.track(m) for m in model.network.modalities}
     refused = {}
     text = result.modalities.get("text")
     if text is not None and text.status == "fallback" and _reads_minilm(trained):
