@@ -80,7 +80,7 @@ def rated_dataset(
         if rating is not None:
             rows.append((rec, rating["grade"]))
     report = progress or (lambda fraction, stage: None)
-    records, features, dims = [], [], {}
+    records, features, valid, dims = [], [], [], {}
     modalities = extraction.names
     for n, (rec, grade) in enumerate(rows):
 
@@ -95,6 +95,7 @@ def rated_dataset(
         if present:
             records.append(Record(str(rec["id"]), rec["subject"], float(grade)))
             features.append(present)
+            valid.append({m: fs.valid[m] for m in present})
     spec = DataSpec(
         name=f"{protocol}/{item}",
         modalities=[m for m in modalities if m in dims],
@@ -105,7 +106,7 @@ def rated_dataset(
         target="grade" if spec_item.integer else "score",
         source="clinician ratings",
     )
-    return FeatureDataset.in_memory(spec, records, features)
+    return FeatureDataset.in_memory(spec, records, features, valid)
 
 
 def cross_validate(build, data, config, folds: int, progress=None, cancel=None) -> dict:

@@ -138,9 +138,9 @@ def grade_video(
             f"No modality the model reads could be extracted from {video} ({reasons})."
         )
     report(0.95, "grade")
-    score, probs = model.predict(features.features, used)
+    score, probs = model.predict(features.features, used, valid=features.valid)
     proposal = propose(item, score, probs, model.anchors)
-    contributions = _contributions(model, features.features, used, score, item)
+    contributions = _contributions(model, features, used, score, item)
     segments = segment_contributions(model, features, used, score, item)
     details: dict[str, Any] = {
         "grades": proposal.grades,
@@ -192,7 +192,8 @@ def _contributions(model: LoadedModel, features, used, score: float, item: Item)
     span = item.high - item.low
     moves = {}
     for m in used:
-        without, _ = model.predict(features, [u for u in used if u != m])
+        rest = [u for u in used if u != m]
+        without, _ = model.predict(features.features, rest, valid=features.valid)
         moves[m] = round(abs(score - without) * span, 4)
     return moves
 
@@ -225,7 +226,7 @@ def segment_contributions(
                 changed[m] = changed[m].copy()
                 changed[m][t] = averages[m]
             samples.append(changed)
-        scores, _ = model.predict_many(samples, used)
+        scores, _ = model.predict_many(samples, used, valid=[features.valid] * len(samples))
         moves[seen[start : start + batch]] = score - scores
     span = item.high - item.low
     return {
