@@ -136,6 +136,7 @@ def grade_video(
         "contributions": contributions,
         "segments": segments,
         "device": result.device,
+        "decode": result.decode,
         "demo": bool(model.demo),
         "model": {"name": model.card.get("name"), "preset": model.card.get("preset"),
                   "version": model.version, "metrics": model.card.get("metrics")},
