@@ -4,7 +4,7 @@ from pathlib import Path
 
 from engine.cli.output import print_json, print_table
 from engine.cli.progress import progress_bar
-from engine.flags import MARK, proposal_flags
+from engine.flags import MARK, proposal_flags, short_text
 from engine.store import Store
 
 DEVICES = ["auto", "cpu", "cuda"]
@@ -117,7 +117,10 @@ def run_grade_session(args) -> int:
         before = len(store.recordings(args.session))
     print(f"graded {len(rows)} of {before} recordings (the others already had a proposal)")
     for row in rows:
-        print(f"recording {row['recording_id']}: grade {row['grade']:g}")
+        flags = short_text(proposal_flags(row))
+        print(f"recording {row['recording_id']}: grade {row['grade']:g}  {flags}".rstrip())
+        for flag in proposal_flags(row):
+            print(f"  {MARK} {flag.text}")
     return 0
 
 
