@@ -9,8 +9,11 @@ pointed at the null device for the duration of the call.
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+_LOCK = threading.RLock()  # two threads swapping fd 2 at once could leave it on the null device
 
 
 @contextmanager
@@ -19,12 +22,13 @@ def quiet_native_stderr() -> Iterator[None]:
     if logging.getLogger().isEnabledFor(logging.INFO):
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with _LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
