@@ -49,7 +49,8 @@ def test_extract_grade_measure_reuse_the_items_recording(capsys, demo_clip, pose
     assert run(capsys, "rate", 1, 2, "--rater", "Dr B")[0] == 0
     code, out, _ = run(capsys, "session", "show", session, "--json")
     row = next(i for i in json.loads(out)["items"] if i["item"] == ITEM)
-    assert (row["recordings"], row["grade"], row["rater"]) == ([1], 2, "Dr B")
+    assert (row["recordings"], row["grade"], row["rater"]) == (1, 2, "Dr B")
+    assert row["proposal_grade"] is not None and isinstance(row["flags"], list)
 
 
 def test_flags_with_reasons_from_a_damaged_video(capsys, demo_clip, pose_models, tmp_path):

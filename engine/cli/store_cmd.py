@@ -130,8 +130,11 @@ def run_session(args) -> int:
                 print("no sessions yet: `aqa session new --subject CODE --protocol cmas`")
             return 0
         report = session_report(store, args.id)
-    if args.json:
-        print_json(report.to_dict())
+        summary = store.session_summary(args.id)
+    if args.json:  # the summary, each item with its proposal and flags
+        for entry, row in zip(summary["items"], report.items):
+            entry.update(proposal_grade=row.proposal_grade, flags=row.flags)
+        print_json(summary)
     else:
         print_session(report)
     return 0
