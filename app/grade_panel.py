@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.flags import MARK, proposal_flags
 from engine.protocols import Item
 
 CHIP_STYLE = "border-radius: 8px; padding: 2px 8px; color: white; background: {};"
-USED, MISSING = "#2e7d32", "#9e9e9e"
+USED, MISSING, FLAG = "#2e7d32", "#9e9e9e", "#b71c1c"
 
 
 class GradePanel(QWidget):
@@ -47,6 +48,9 @@ class GradePanel(QWidget):
         self.chart.setLabel("bottom", "grade")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.flags = QLabel("")  # the review flags, each with its reason
+        self.flags.setWordWrap(True)
+        self.flags.setStyleSheet(f"color: {FLAG};")
         self.chips = QHBoxLayout()
         self.measurement = QLabel("")
         self.measurement.setWordWrap(True)
@@ -55,7 +59,7 @@ class GradePanel(QWidget):
 
         proposal = QGroupBox("Model proposal")
         box = QVBoxLayout(proposal)
-        for w in (self.chart, self.summary):
+        for w in (self.chart, self.summary, self.flags):
             box.addWidget(w)
         box.addLayout(self.chips)
         for w in (self.measurement, self.model):
@@ -124,6 +128,7 @@ class GradePanel(QWidget):
         self._clear_chips()
         if assessment is None:
             self.summary.setText("No proposal yet: extract and grade the recording.")
+            self.flags.setText("")
             self.measurement.setText("")
             self.model.setText("")
             return
@@ -134,10 +139,10 @@ class GradePanel(QWidget):
         self.chart.setYRange(0, 1)
         expected = assessment["expected_score"]
         self.chart.addItem(pg.InfiniteLine(expected, pen=pg.mkPen("#e65100", width=2)))
-        flag = "  — uncertain, please review" if assessment.get("uncertain") else ""
         self.summary.setText(
-            f"Most likely grade {assessment['grade']:g}, expected {expected:.2f}{flag}"
+            f"Most likely grade {assessment['grade']:g}, expected score {expected:.2f}"
         )
+        self.flags.setText("\n".join(f"{MARK} {f.text}" for f in proposal_flags(assessment)))
         for name in details.get("modalities_used", []):
             self._chip(name, USED, "used")
         for name, why in details.get("modalities_missing", {}).items():

@@ -5,14 +5,15 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
+from engine.flags import MARK, Flag, recording_flags, short_text
 from engine.store import Store
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def status_text(status: dict, busy: str | None = None) -> str:
-    """A short status mark: what runs now or what has been done, and a review flag."""
+def status_text(status: dict, busy: str | None = None, flags: list[Flag] = ()) -> str:
+    """A short status mark: what runs now or what has been done, and the review flags."""
     if busy:
         text = f"⟳ {busy}"
     elif status["rated"]:
@@ -23,6 +24,8 @@ def status_text(status: dict, busy: str | None = None) -> str:
         text = "◐ extracted"
     else:
         text = "○ not extracted"
+    if flags:
+        return f"{text}  {short_text(flags)}"
     return text + ("  ⚠ review" if status["needs_review"] else "")
 
 
@@ -69,7 +72,11 @@ class SessionTree(QTreeWidget):
                     label = f"{rec['item']}{view} — {Path(rec['path']).name}"
                     node = self._node(session_node, label, "recording", rec["id"])
                     status = self.store.recording_status(rec["id"])
-                    node.setText(1, status_text(status, self.busy.get(rec["id"])))
+                    flags = recording_flags(self.store, rec["id"])
+                    node.setText(1, status_text(status, self.busy.get(rec["id"]), flags))
+                    tip = "\n".join(f"{MARK} {f.text}" for f in flags)
+                    for column in (0, 1):
+                        node.setToolTip(column, tip)
                 session_node.setExpanded(True)
             subject_node.setExpanded(True)
         if selected:

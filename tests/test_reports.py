@@ -2,15 +2,19 @@
 
 import csv
 import json
+import re
 import shutil
 import subprocess
+import unicodedata
 from datetime import date
 
 import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.protocols import get_protocol
 from engine.recordings import import_recording
+from engine.reports.key_frames import KeyFrame
 from engine.reports.pdf import write_pdf
 from engine.reports.sheet import session_report
 from engine.store import Store
@@ -54,7 +58,7 @@ def test_pdf_page_one_renders(rated_session, tmp_path):
         report = session_report(store, rated_session)
     frame = np.zeros((120, 200, 3), np.uint8)
     frame[:, :100] = (200, 30, 30)
-    pdf = write_pdf(report, tmp_path / "report.pdf", {"head_elevation": frame})
+    pdf = write_pdf(report, tmp_path / "report.pdf", {"head_elevation": KeyFrame(frame, 2.5, 1)})
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert not (tmp_path / "report.pdf.part").exists()
     subprocess.run(
@@ -74,6 +78,65 @@ def test_pdf_page_one_renders(rated_session, tmp_path):
     ).stdout
     assert "JDM-R1" in text and "6/52" in text and "DEMO" in text
     assert "Dr Secret" not in text and "vtest" not in text  # no names, no file paths
+    flat = " ".join(unicodedata.normalize("NFKC", text).split())  # "ﬂ" ligatures -> "fl"
+    assert "Head elevation (neck flexion) — at 2.5 s of recording 1" in flat
+    assert "page 1 of 1" in flat and "Uncertain proposal" in flat
+
+
+def _pdf_text(pdf, layout: bool = False) -> str:
+    cmd = ["pdftotext", *["-layout"] * layout, str(pdf), "-"]
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return unicodedata.normalize("NFKC", text)
+
+
+def test_pdf_of_the_demo_video_reads_at_one_look(capsys, demo_clip, pose_models, aqa_home):
+    """From the real video through ``aqa demo`` and ``aqa report --pdf`` to the page's text."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is needed to read the PDF")
+    assert main(["demo", "--video", str(demo_clip)]) == 0
+    pdf = aqa_home / "again.pdf"
+    assert main(["report", "1", "--pdf", str(pdf)]) == 0
+    capsys.readouterr()
+    text = _pdf_text(pdf)
+    flat = " ".join(text.split())
+    assert "page 1 of 1" in flat and "\f" not in text.rstrip("\f")  # one page
+    assert "Arm raise / duration — at" in flat and "s of recording 1" in flat  # name and time
+    assert "expected score" in flat and "probability-weighted mean grade" in flat  # explained
+    assert "expected 2." in flat or "expected 3." in flat
+    assert "(E " not in flat  # the unexplained "E 2.86" is gone
+    assert "Not examined in this session (13): Head elevation" in flat  # not 13 empty rows
+    assert "Please review" in flat and "the measurement gives 0" in flat  # the flags
+    axis = r"(^|\s)0 +1 +2 +3 +4(\s|$)"
+    assert re.search(axis, _pdf_text(pdf, layout=True), re.M)  # the grade axis, 0-4
+
+
+def test_long_report_pages_never_split_a_block(rated_session, tmp_path):
+    """Every item proposed and pictured: two pages, numbered, each key-frame row whole."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is needed to read the PDF")
+    items = get_protocol("cmas").items
+    with Store() as store:
+        rec = store.recordings(rated_session)[0]
+        for item in items[1:]:
+            other = import_recording(store, rated_session, rec["path"], item.id)
+            probs = np.full(len(item.grades), 1 / len(item.grades)).tolist()
+            details = {"grades": item.grades, "modalities_missing": {"audio": "no audio stream"}}
+            row = {**PROPOSAL, "grade_probs": probs, "grade": item.low, "details": details}
+            store.add_assessment(other["id"], {**row, "expected_score": item.high / 2})
+        report = session_report(store, rated_session)
+    frame = np.full((270, 480, 3), 90, np.uint8)
+    frames = {item.id: KeyFrame(frame, 1.0 + n, n + 1) for n, item in enumerate(items)}
+    pdf = write_pdf(report, tmp_path / "long.pdf", frames)
+    pages = [" ".join(p.split()) for p in _pdf_text(pdf).split("\f")[:-1]]
+    assert len(pages) >= 2
+    for n, page in enumerate(pages, 1):
+        assert f"page {n} of {len(pages)}" in page
+    assert "Not examined" not in "".join(pages)
+    captions = [p.count(" s of recording ") for p in pages]
+    assert sum(captions) == 14
+    assert [c % 3 for c in captions if c % 3] == [14 % 3]  # rows of three pictures stay whole
+    first_frames = next(p for p, c in zip(pages, captions) if c)
+    assert "Key frames" in first_frames  # the title stays with its first row
 
 
 def test_cli_report_csv_json_and_bad_folder(rated_session, tmp_path, capsys):

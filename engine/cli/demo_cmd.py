@@ -14,7 +14,12 @@ DEMO_ITEM = "arm_raise_duration"  # the demo shows jumping jacks: wrists above t
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run the whole job on the demo video (or --video PATH)")
     p.add_argument("--video", type=Path, help="use this video instead of the bundled demo")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run"
+    )
+    p.add_argument(
+        "--new", action="store_true", help="start another demo session instead of reusing the last"
+    )
     p.set_defaults(func=run)
 
 
@@ -41,21 +46,22 @@ def run(args) -> int:
         video = args.video
     with Store() as store:
         print(f"database: {store.path}")
-        if not any(s["code"] == DEMO_SUBJECT for s in store.subjects()):
-            store.add_subject(DEMO_SUBJECT, notes="demo subject created by `aqa demo`")
-        session = store.new_session(DEMO_SUBJECT, "cmas", examiner="demo")
+        session = _demo_session(store, args.new)
         recording = import_recording(store, session["id"], video, DEMO_ITEM, "front")
         with progress_bar("extract") as bar:
             model = model_for(store, "cmas", DEMO_ITEM)
             config = replace(model_extraction(model["card"]), device=args.device)
             result = extract(video, config, progress=bar)
-        attach(store, result, session["id"], DEMO_ITEM, view="front")
+        if not store.recording_status(recording["id"])["extracted"]:
+            attach(store, result, session["id"], DEMO_ITEM, view="front")
         for name, modality in result.modalities.items():
             print(
                 f"{name}: {modality.status}" + (f" ({modality.reason})" if modality.reason else "")
             )
-        with progress_bar("grade") as bar:
-            proposal = grade_recording(store, recording["id"], device=args.device, progress=bar)
+        proposal = store.latest_assessment(recording["id"])
+        if proposal is None:
+            with progress_bar("grade") as bar:
+                proposal = grade_recording(store, recording["id"], device=args.device, progress=bar)
         details = proposal["details"]
         print(
             f"model proposal: grade {proposal['grade']:g} (expected {proposal['expected_score']:.2f})"
@@ -64,15 +70,32 @@ def run(args) -> int:
         if details.get("measurement_text"):
             print(f"measurement: {details['measurement_text']}")
         grade = details.get("criterion_grade", proposal["grade"])
-        store.rate(recording["id"], grade, "demo clinician", "demo rating: the measured criterion")
+        if store.current_rating(recording["id"]) is None:
+            store.rate(
+                recording["id"], grade, "demo clinician", "demo rating: the measured criterion"
+            )
         reports = data_dir() / "reports"
         reports.mkdir(exist_ok=True)
+        report = session_report(store, session["id"])
         pdf = write_pdf(
-            session_report(store, session["id"]),
+            report,
             reports / f"session-{session['id']}.pdf",
             session_key_frames(store, session["id"]),
         )
-        summary = store.session_summary(session["id"])
-    print_session(summary)
+    print_session(report)
     print(f"report: {pdf}")
     return 0
+
+
+def _demo_session(store: Store, new: bool) -> dict:
+    """The last demo session, or a new one (with the demo subject) when asked or when none."""
+    if not any(s["code"] == DEMO_SUBJECT for s in store.subjects()):
+        store.add_subject(DEMO_SUBJECT, notes="demo subject created by `aqa demo`")
+    sessions = store.sessions(DEMO_SUBJECT)
+    if sessions and not new:
+        session = sessions[-1]
+        print(f"reusing demo session {session['id']} (add --new for another one)")
+        return session
+    session = store.new_session(DEMO_SUBJECT, "cmas", examiner="demo")
+    print(f"demo session {session['id']} created")
+    return session

@@ -16,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="skeleton,flow,audio",
         help="comma-separated, optionally with a backend: skeleton,flow:farneback,audio",
     )
-    p.add_argument("--profile", choices=["fast", "full"], default="full")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--profile", choices=["fast", "full"], default="full", help="speed or detail")
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="where extraction runs"
+    )
     p.add_argument("--no-cache", action="store_true", help="recompute even when cached")
     p.add_argument("--session", type=int, help="attach the result to this session's recording")
     p.add_argument("--item", help="protocol item of the recording (with --session)")
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--frame", type=int, help="render only this frame (0-based) to an image")
     r.add_argument("--short-side", type=int, default=720, help="output size (default 720)")
-    r.add_argument("--profile", choices=["fast", "full"], default="full")
+    r.add_argument("--profile", choices=["fast", "full"], default="full", help="speed or detail")
     r.set_defaults(func=run_render)
 
 
@@ -74,7 +76,10 @@ def run_extract(args: argparse.Namespace) -> int:
     else:
         _print_summary(result)
         if attached is not None:
-            print(f"  attached to recording {attached['recording_id']} of session {args.session}")
+            how = "the item's recording of this video" if attached["reused"] else "a new recording"
+            print(
+                f"  attached to recording {attached['recording_id']} ({how}) of session {args.session}"
+            )
     if not result.ok:
         reasons = "; ".join(f"{m}: {r.reason}" for m, r in result.modalities.items())
         print(f"aqa: nothing could be extracted from {args.video} ({reasons}).", file=sys.stderr)

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="where the pose model runs (default: auto)",
     )
+    p.add_argument(
+        "--session", type=int, help="also file the video under this session's item (its recording)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_measure)
 
@@ -39,6 +42,13 @@ def run_measure(args: argparse.Namespace) -> int:
     get_protocol(args.protocol).item(args.item)  # a wrong item fails before the slow part
     if not args.video.is_file():
         raise InputError(f"There is no file {args.video}.")
+    recording = None
+    if args.session is not None:
+        from engine.recordings import import_recording
+        from engine.store import Store
+
+        with Store() as store:
+            recording = import_recording(store, args.session, args.video, args.item)
     if args.video.suffix.lower() == ".npz":
         series, source = skeleton_from_track_file(args.video), "skeleton track file"
     else:
@@ -46,9 +56,13 @@ def run_measure(args: argparse.Namespace) -> int:
             series, source = skeleton_from_video(args.video, args.device, progress=progress)
     result = measure(series, args.protocol, args.item)
     if args.json:
-        print_json({**result.to_dict(), "skeleton": source})
+        print_json(
+            {**result.to_dict(), "skeleton": source, "recording_id": (recording or {}).get("id")}
+        )
         return 0
     print(f"{result.item_name} ({result.protocol}/{result.item})")
+    if recording is not None:
+        print(f"recording {recording['id']} of session {args.session}")
     print(f"skeleton: {source}")
     print(
         f"{result.frames} frames, {result.duration_s:.1f} s, "

@@ -14,17 +14,17 @@ def register(subparsers) -> None:
 
     info = sub.add_parser("info", help="parameters and GFLOPs of a network for one sample")
     info.add_argument("name", help="network name (e.g. mcmoe)")
-    info.add_argument("--preset", required=True)
+    info.add_argument("--preset", required=True, help="e.g. rg, fisv, fs1000, mm-jdm")
     info.add_argument("--segments", type=int, help="segments T (default: the preset's)")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=info_cmd)
 
     conv = sub.add_parser(
         "convert-official", help="turn released weights (torch.save state dict) into a checkpoint"
     )
-    conv.add_argument("name", choices=["mcmoe"])
+    conv.add_argument("name", choices=["mcmoe"], help="the network")
     conv.add_argument("weights", type=Path, help="the released .pkl file")
-    conv.add_argument("--preset", required=True)
+    conv.add_argument("--preset", required=True, help="the preset the weights were trained with")
     conv.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     conv.add_argument(
         "--label-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     for action, text in (("activate", "make a model the item's active one"),
                          ("retire", "stop using a model")):  # fmt: skip
         cmd = sub.add_parser(action, help=text)
-        cmd.add_argument("model_id", type=int)
+        cmd.add_argument("model_id", type=int, help="model id (see `aqa models list`)")
         cmd.set_defaults(func=status_cmd, status="active" if action == "activate" else "retired")
 
 

@@ -8,7 +8,7 @@ from engine.store import Store
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="the session's sheet as PDF, CSV or JSON")
-    p.add_argument("session", type=int)
+    p.add_argument("session", type=int, help="session id (see `aqa session list`)")
     p.add_argument("--pdf", type=Path, help="write the PDF report here")
     p.add_argument("--csv", type=Path, help="write the per-item CSV here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -18,39 +18,47 @@ def register(sub) -> None:
     tr.add_argument("--item", help="with --protocol: the item to learn")
     tr.add_argument("--cv", type=int, default=5, help="with --protocol: cross-validation folds")
     tr.add_argument("--force", action="store_true", help="activate even if not better")
-    tr.add_argument("--model", required=True, choices=["mcmoe", "dualalign", "limssr"])
+    tr.add_argument(
+        "--model", required=True, choices=["mcmoe", "dualalign", "limssr"], help="the network"
+    )
     tr.add_argument("--llm-path", type=Path, help="limssr: local directory of the LLM (Qwen3-0.6B)")
     tr.add_argument("--preset", help="e.g. rg, fisv, fs1000, mm-jdm, app, small")
     tr.add_argument("--out", type=Path, help="with --data: checkpoint directory to write")
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--lr", type=float)
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--epochs", type=int, help="default: the preset's")
+    tr.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    tr.add_argument("--batch-size", type=int, help="default: the preset's")
+    tr.add_argument("--seed", type=int, help="split and training seed")
     tr.add_argument("--patience", type=int, help="stop after N epochs without improvement")
-    tr.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    tr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where training runs")
     tr.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    tr.add_argument("--test-fraction", type=float, default=0.2)
-    tr.add_argument("--val-fraction", type=float, default=0.15)
-    tr.add_argument("--json", action="store_true")
+    tr.add_argument(
+        "--test-fraction", type=float, default=0.2, help="subjects held out for testing"
+    )
+    tr.add_argument(
+        "--val-fraction", type=float, default=0.15, help="subjects held out for early stopping"
+    )
+    tr.add_argument("--json", action="store_true", help="print JSON")
     tr.set_defaults(func=run_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a saved network on every modality subset")
-    ev.add_argument("model_dir", type=Path)
+    ev.add_argument("model_dir", type=Path, help="checkpoint directory")
     ev.add_argument("--data", type=Path, required=True, help="feature-set directory")
-    ev.add_argument("--subsets", default="all", choices=["all", "full"])
+    ev.add_argument(
+        "--subsets", default="all", choices=["all", "full"], help="every modality subset or all"
+    )
     ev.add_argument(
         "--rows", default="test", choices=["test", "all"], help="the official test rows or all"
     )
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=run_evaluate)
 
     im = sub.add_parser("import-features", help="convert a public feature release")
-    im.add_argument("dataset", choices=["rg", "fisv", "fs1000"])
+    im.add_argument("dataset", choices=["rg", "fisv", "fs1000"], help="which release")
     im.add_argument("--features", type=Path, required=True, help="feature directory")
     im.add_argument("--labels", type=Path, help="directory of the label files (rg, fisv)")
     im.add_argument("--action", help="RG apparatus: Ball, Clubs, Hoop, Ribbon")
     im.add_argument("--target", help="score: Total_Score (rg); TES, PCS (fisv); TES..IN (fs1000)")
-    im.add_argument("--out", type=Path, required=True)
+    im.add_argument("--out", type=Path, required=True, help="feature-set directory to write")
     im.set_defaults(func=run_import)
 
     bench = sub.add_parser("bench", help="benchmarks")
@@ -58,7 +66,7 @@ def register(sub) -> None:
     bm = bench_sub.add_parser("models", help="MCMoE, DualAlign and baselines on synthetic data")
     bm.add_argument("--epochs", type=int, help="training epochs for every network")
     bm.add_argument("--seed", type=int, default=0, help="data, split and training seed")
-    bm.add_argument("--json", action="store_true")
+    bm.add_argument("--json", action="store_true", help="print JSON")
     bm.set_defaults(func=run_bench_models)
 
 

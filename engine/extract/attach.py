@@ -1,8 +1,8 @@
 """Attach an extraction to a recording of a session (``aqa extract --session S --item I``).
 
-The recording of that item with the same video content (sha256) is reused, else created; one row
-per modality goes into the ``extractions`` table (status, reason, backend, version, parameters,
-cache key). The session and item are checked before any work starts.
+The recording of that item with the same video content (sha256) is reused whatever its
+view, else created; one row per modality goes into the ``extractions`` table (status, reason,
+backend, version, parameters, cache key). The session and item are checked before any work starts.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.extract.pipeline import ExtractionResult
 from engine.protocols import get_protocol
+from engine.recordings import existing_recording
 from engine.store import Store
 
 
@@ -31,15 +32,9 @@ def attach(
 ) -> dict[str, Any]:
     """Record ``result`` for the session's item; returns the recording id and extraction ids."""
     check_target(store, session_id, item)
-    recording = next(
-        (
-            r
-            for r in store.recordings(session_id)
-            if r["item"] == item and r["sha256"] == result.sha256 and r["view"] == view
-        ),
-        None,
-    )
-    if recording is None:
+    recording = existing_recording(store, session_id, item, result.sha256)
+    reused = recording is not None
+    if not reused:
         recording = store.add_recording(
             session_id, item, Path(result.video), result.sha256, result.media, view=view
         )
@@ -55,4 +50,4 @@ def attach(
             "reason": entry.reason,
         }
         ids.append(store.add_extraction(recording["id"], row)["id"])
-    return {"recording_id": recording["id"], "extraction_ids": ids}
+    return {"recording_id": recording["id"], "reused": reused, "extraction_ids": ids}

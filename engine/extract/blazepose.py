@@ -278,9 +278,12 @@ def _load(path: Path, num_threads: int, size: int, outputs: dict[str, tuple[int,
     """Open a ``.tflite`` file and check it has the expected input and output shapes."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from engine.native_log import quiet_native_stderr
+
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with quiet_native_stderr():
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise MissingWeightsError(
             f"{path} is not a readable BlazePose model file; delete it so that it is fetched again."

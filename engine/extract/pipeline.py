@@ -239,6 +239,15 @@ def extract(
     if audio_failure:
         raise audio_failure[0]
 
+    # The decode statistics travel with the frame tracks, so a cached result still tells damage.
+    decoded = [r for r, _ in frame_jobs] + [r for r, _, _ in chained.values()]
+    for result in decoded:
+        if result.track is not None:
+            result.track.meta["decode"] = decode_stats
+    if not decoded:
+        decode_stats = next(
+            (r.track.meta["decode"] for r in results.values() if "decode" in _meta(r)), {}
+        )
     # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
     followers = (
         {r.modality for r, _, _ in chained.values()}
@@ -260,6 +269,10 @@ def extract(
         modalities=results,
         config=config,
     )
+
+
+def _meta(result: ModalityResult) -> dict[str, Any]:
+    return result.track.meta if result.track is not None else {}
 
 
 def _cacheable(result: ModalityResult) -> bool:

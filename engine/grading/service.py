@@ -153,6 +153,7 @@ def grade_video(
         "device": result.device,
         "extraction": config.to_dict(trained=True),
         "cache_keys": {m: r.cache_key for m, r in result.modalities.items()},
+        "decode": result.decode,
         "demo": bool(model.demo),
         "model": {"name": model.card.get("name"), "preset": model.card.get("preset"),
                   "version": model.version, "metrics": model.card.get("metrics")},

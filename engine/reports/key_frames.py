@@ -1,5 +1,6 @@
 """A key frame per recording: the frame where the skeleton is seen best, with the overlay drawn."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,14 @@ from engine.errors import AqaError
 from engine.store import Store
 
 
-def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 480) -> np.ndarray:
+@dataclass
+class KeyFrame:
+    image: np.ndarray  # RGB, skeleton drawn
+    time_s: float  # where in the recording
+    recording_id: int | None = None
+
+
+def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 480) -> KeyFrame:
     """The frame with the highest mean joint confidence, skeleton drawn, ``width`` pixels wide."""
     import cv2
 
@@ -23,11 +31,12 @@ def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 4
         reader.close()
     image = draw_skeleton(image, coco17[best])
     height = round(image.shape[0] * width / image.shape[1])
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return KeyFrame(image, float(times[best]))
 
 
-def session_key_frames(store: Store, session_id: int) -> dict[str, np.ndarray]:
-    """Item id -> key frame for every extracted recording whose skeleton is in the cache."""
+def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
+    """Item id -> key frame of the item's first extracted recording whose skeleton is cached."""
     from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
@@ -41,5 +50,7 @@ def session_key_frames(store: Store, session_id: int) -> dict[str, np.ndarray]:
             continue  # the video moved or broke since: the report goes on without its picture
         track = result.track("skeleton")
         if track is not None and track.ok:
-            frames[rec["item"]] = key_frame(Path(rec["path"]), track["coco17"], track.times)
+            frame = key_frame(Path(rec["path"]), track["coco17"], track.times)
+            frame.recording_id = rec["id"]
+            frames[rec["item"]] = frame
     return frames

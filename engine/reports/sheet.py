@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine.flags import proposal_flags
 from engine.protocols import get_protocol
 from engine.store import Store
 
@@ -25,6 +26,7 @@ class ItemRow:
     model_id: str | None = None
     demo: bool = False
     measurement: str = ""
+    flags: list[dict[str, str]] = field(default_factory=list)  # engine.flags.Flag.to_dict()
 
 
 @dataclass
@@ -75,6 +77,7 @@ def session_report(store: Store, session_id: int) -> SessionReport:
             row.model_id = latest["model_id"]
             row.demo = bool(details.get("demo"))
             row.measurement = details.get("measurement_text", "")
+            row.flags = [f.to_dict() for f in proposal_flags(latest)]
         rows.append(row)
     models = sorted({r.model_id for r in rows if r.model_id})
     session = summary["session"]
