@@ -12,6 +12,18 @@ VIDEO_CACHE = Path(os.environ.get("AQA_TEST_CACHE", Path.home() / ".cache" / "aq
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def widgets_application():
+    """One QApplication for the whole run, made before any test: a PDF written first would
+    otherwise make a plain QGuiApplication, on which a later widget test aborts."""
+    try:
+        from PySide6.QtWidgets import QApplication
+    except ImportError:  # the mediapipe venv has no Qt
+        yield None
+        return
+    yield QApplication.instance() or QApplication([])
+
+
 @pytest.fixture(autouse=True)
 def aqa_home(tmp_path, monkeypatch) -> Path:
     """Every test gets its own data directory (database, cache)."""
