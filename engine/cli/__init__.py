@@ -8,6 +8,8 @@ handlers so that ``aqa --help`` is instant.
 import argparse
 import importlib
 import logging
+import os
+import sqlite3
 import sys
 
 from engine.errors import AqaError, Cancelled
@@ -55,6 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     except AqaError as exc:
         print(f"aqa: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.Error as exc:
+        from engine.paths import database_path
+        from engine.store.db import fault
+
+        error = fault(exc, database_path())
+        print(f"aqa: {error}", file=sys.stderr)
+        return error.exit_code
+    except BrokenPipeError:
+        return closed_pipe()
+
+
+def closed_pipe() -> int:
+    """The reader of our output went away (``aqa session show 1 | head``): stop quietly.
+
+    Later writes (and the interpreter's final flush) go to /dev/null instead of raising again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, as a shell reports a program ended by a closed pipe
 
 
 if __name__ == "__main__":

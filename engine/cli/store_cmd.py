@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.errors import StoreError
 from engine.store import Store
 
 
@@ -12,7 +13,10 @@ def register(sub) -> None:
     db_sub.add_parser("init", help="create the database (and migrate an old one)")
     info = db_sub.add_parser("info", help="where the database is and what it holds")
     info.add_argument("--json", action="store_true")
-    db_sub.add_parser("check", help="integrity and foreign-key check")
+    db_sub.add_parser("check", help="SQLite integrity and foreign-key check, then `db verify`")
+    db_sub.add_parser(
+        "verify", help="walk the audit chain and compare every recorded row with its history"
+    )
     bk = db_sub.add_parser("backup", help="copy the live database with SQLite's backup API")
     bk.add_argument("path", type=Path)
     db.set_defaults(func=run_db)
@@ -59,7 +63,13 @@ def register(sub) -> None:
 
 
 def run_db(args) -> int:
-    with Store() as store:
+    try:
+        store = Store()
+    except StoreError as exc:
+        if args.action != "check":
+            raise
+        return report_unopenable(exc)
+    with store:
         if args.action == "init":
             print(f"database ready: {store.path}")
         elif args.action == "info":
@@ -71,15 +81,37 @@ def run_db(args) -> int:
                 print(f"schema version: {info['schema_version']}, journal: {info['journal_mode']}")
                 for table, count in info["counts"].items():
                     print(f"  {table}: {count}")
-        elif args.action == "check":
-            problems = store.check()
-            if problems:
-                for p in problems:
-                    print(f"problem: {p}")
-                return 1
-            print(f"ok: {store.path} passed the integrity and foreign-key checks")
+        elif args.action in ("check", "verify"):
+            return report_problems(store, args.action)
         elif args.action == "backup":
             print(f"backup written: {store.backup(args.path)}")
+    return 0
+
+
+def report_unopenable(exc: StoreError) -> int:
+    """``db check`` of a database too damaged to open: what SQLite itself finds."""
+    from engine.paths import database_path
+    from engine.store.db import check_file
+
+    for p in check_file(database_path()) or [str(exc)]:
+        print(f"problem: {p}")
+    print(f"{database_path()} FAILED the check; restore a backup")
+    return 3
+
+
+def report_problems(store: Store, action: str) -> int:
+    """Print what ``db check`` / ``db verify`` found (the first break first); 3 when any."""
+    problems = store.check() if action == "check" else store.verify()
+    for p in problems:
+        print(f"problem: {p}")
+    if problems:
+        print(
+            f"{store.path} FAILED the {action} ({len(problems)} problem(s), the first listed first)"
+        )
+        return 3
+    rows, head = store.audit_head()
+    what = "integrity, foreign-key and audit checks" if action == "check" else "audit verification"
+    print(f"ok: {store.path} passed the {what} ({rows} audit rows, head {head})")
     return 0
 
 

@@ -10,6 +10,7 @@ import secrets
 from datetime import date, timedelta
 from pathlib import Path
 
+from engine.atomic import write_text
 from engine.errors import InputError
 from engine.reports.sheet import session_report
 from engine.reports.tables import COLUMNS, report_rows, write_csv
@@ -42,8 +43,7 @@ def export_deidentified(store: Store, folder: Path) -> dict:
     for row in rows:
         row.pop("rater")
     csv_path = write_csv(rows, folder / "sessions.csv", columns)
-    json_path = folder / "sessions.json"
-    part = json_path.with_name(json_path.name + ".part")
-    part.write_text(json.dumps(sessions, indent=2, ensure_ascii=False), encoding="utf-8")
-    part.replace(json_path)
+    json_path = write_text(
+        folder / "sessions.json", json.dumps(sessions, indent=2, ensure_ascii=False)
+    )
     return {"sessions": len(sessions), "subjects": len(shifts), "csv": csv_path, "json": json_path}

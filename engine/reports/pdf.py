@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import write_bytes
 from engine.errors import InputError
 from engine.reports.sheet import DEMO_NOTE, SessionReport
 
@@ -43,12 +44,13 @@ def write_pdf(
 ) -> Path:
     """Write the report to ``path`` atomically; ``key_frames`` maps item id -> RGB image."""
     _gui_app()
-    from PySide6.QtCore import QMarginsF, QRectF, Qt
+    from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QRectF, Qt
     from PySide6.QtGui import QColor, QFont, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
     path = Path(path)
-    part = path.with_name(path.name + ".part")
-    writer = QPdfWriter(str(part))
+    buffer = QBuffer()  # painted in memory, then written atomically (engine.atomic)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
     writer.setResolution(72)
     writer.setPageLayout(
         QPageLayout(
@@ -181,12 +183,7 @@ def write_pdf(
         colour="#555555",
     )
     painter.end()
-    try:
-        os.replace(part, path)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise InputError(f"{path} cannot be written ({exc.strerror}).") from exc
-    return path
+    return write_bytes(path, bytes(buffer.data()))
 
 
 def _bars(painter, rect, probs: list[float], grades: list[float], clinician: float | None) -> None:

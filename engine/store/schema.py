@@ -139,5 +139,34 @@ def _v2(db: Database) -> None:
     db["models"].create_index(["protocol", "item", "name", "version"], unique=True)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+def _v3(db: Database) -> None:
+    """The audit log becomes a hash chain; ratings and the log refuse ``INSERT OR REPLACE``.
+
+    A REPLACE deletes the old row without firing delete triggers, so a row taking an existing
+    id is refused before it is inserted (an upsert's update part meets the update trigger).
+    """
+    from engine.store.audit import rechain
+
+    db["audit_log"].add_column("prev_hash", str)
+    db["audit_log"].add_column("row_hash", str)
+    db.execute("DROP TRIGGER audit_log_no_update")
+    rechain(db)
+    db.execute(
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log are append-only'); END"
+    )
+    for table in ("ratings", "audit_log"):
+        _no_replace(db, table)
+
+
+def _no_replace(db: Database, table: str) -> None:
+    """Refuse a row that takes an existing id (what ``INSERT OR REPLACE`` would delete)."""
+    db.execute(
+        f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+        f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,8 @@ from sqlite_utils import Database
 from engine.errors import InputError, NotFoundError
 from engine.paths import database_path
 from engine.protocols import Protocol, get_protocol
-from engine.store.db import backup, connect, schema_version, write
+from engine.store import audit
+from engine.store.db import backup, connect, integrity_problems, schema_version, write
 
 MODEL_STATUSES = ("candidate", "active", "retired")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -79,7 +80,9 @@ class Store:
 
     # -- audit ---------------------------------------------------------------------------------
     def _audit(self, actor: str, action: str, table: str, row_id: int, old=None, new=None) -> None:
-        self.db["audit_log"].insert(
+        """Chain an audit row (call inside the write transaction that makes the change)."""
+        audit.append(
+            self.db,
             {
                 "at": now(),
                 "actor": actor,
@@ -88,7 +91,7 @@ class Store:
                 "row_id": row_id,
                 "old_value": None if old is None else json.dumps(old, ensure_ascii=False),
                 "new_value": None if new is None else json.dumps(new, ensure_ascii=False),
-            }
+            },
         )
 
     def _insert(self, table: str, row: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -317,9 +320,9 @@ class Store:
         """Activate (retiring the model that was active for the item) or retire a model."""
         if status not in MODEL_STATUSES:
             raise InputError(f"A model status is one of {', '.join(MODEL_STATUSES)}.")
-        model = self.model(model_id)
         actor = actor or default_actor()
         with write(self.db):
+            model = self.model(model_id)
             if status == "active":
                 for other in self.models(model["protocol"], model["item"]):
                     if other["status"] == "active" and other["id"] != model_id:
@@ -347,7 +350,6 @@ class Store:
         item = self._protocol_of(recording).item(recording["item"])
         grade = item.check_value(grade)
         rater = _text(rater, "rater name", required=True, limit=100)
-        previous = self.current_rating(recording_id)
         row = {
             "recording_id": recording_id,
             "grade": grade,
@@ -356,6 +358,7 @@ class Store:
             "created_at": now(),
         }
         with write(self.db):
+            previous = self.current_rating(recording_id)
             row_id = self.db["ratings"].insert(row).last_pk
             stored = self.db["ratings"].get(row_id)
             self._audit(rater, "rate", "ratings", row_id, old=previous, new=stored)
@@ -435,12 +438,17 @@ class Store:
         }
 
     def check(self) -> list[str]:
-        """Problems found by SQLite's integrity and foreign-key checks (empty when healthy)."""
-        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check").fetchall()]
-        problems = [p for p in problems if p != "ok"]
-        for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check").fetchall():
-            problems.append(f"{table} row {rowid} points to a missing {parent} row")
-        return problems
+        """Problems found by SQLite's integrity and foreign-key checks and by ``verify``."""
+        problems = integrity_problems(self.db)
+        return problems or self.verify()
+
+    def verify(self) -> list[str]:
+        """Breaks in the audit chain and rows that differ from their audit history."""
+        return audit.verify(self.db)
+
+    def audit_head(self) -> tuple[int, str]:
+        """(id, hash) of the last audit row: note it to detect a history rewritten later."""
+        return audit.head(self.db)
 
     def backup(self, target: Path) -> Path:
         return backup(self.db, target)
