@@ -52,6 +52,9 @@ def register(sub) -> None:
     radd.add_argument("video", type=Path)
     radd.add_argument("--item", required=True, help="protocol item id, e.g. head_elevation")
     radd.add_argument("--view", help="camera view, e.g. side")
+    relink = rec_sub.add_parser("relink", help="point a recording at its moved video (same hash)")
+    relink.add_argument("id", type=int)
+    relink.add_argument("video", type=Path)
     recording.set_defaults(func=run_recording)
 
     rate = sub.add_parser("rate", help="record a clinician grade for a recording")
@@ -168,9 +171,13 @@ def print_session(summary: dict) -> None:
 
 
 def run_recording(args) -> int:
-    from engine.recordings import import_recording
+    from engine.recordings import import_recording, relink
 
     with Store() as store:
+        if args.action == "relink":
+            path = relink(store, args.id, args.video)
+            print(f"recording {args.id} now points to {path} (same SHA-256)")
+            return 0
         row = import_recording(store, args.session, args.video, args.item, args.view)
     print(f"recording {row['id']} added to session {args.session} for item {args.item}")
     return 0

@@ -9,6 +9,7 @@ box just found), or on a cached skeleton's boxes. Results are cached per backend
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -159,7 +160,7 @@ def extract(
     )
     info = probe(video)
     report(0.0, "hash")
-    sha = file_sha256(video)
+    sha = file_sha256(video, fresh=not use_cache)  # --no-cache trusts no remembered hash
     report(1.0, "hash")
     cache = cache or Cache()
 
@@ -238,6 +239,7 @@ def extract(
         _finish(result, backend.run(cancel=cancel), cached=False, seconds=0.0)
 
     decode_stats: dict[str, Any] = {}
+    decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
     # Audio runs in its own thread, alongside the frame backends.
     audio_failure: list[BaseException] = []
     audio_thread = threading.Thread(
@@ -261,6 +263,10 @@ def extract(
                 "short_side": decode_side,
                 "fps": decoder.output_fps,
             }
+            cache.save(decode_key, lambda fh: fh.write(json.dumps(decode_stats).encode()), ".json")
+        elif use_cache:  # every track came from the cache: so do the decoder's counts
+            found = cache.load(decode_key, lambda p: json.loads(p.read_text()), ".json")
+            decode_stats = {**found, "cached": True} if found else {}
         while audio_thread.is_alive():
             audio_thread.join(timeout=0.1)
     except KeyboardInterrupt as exc:

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.protocols import get_protocol
+from engine.recordings import check_session
 from engine.store import Store
 
 DEMO_NOTE = "demo model, trained on synthetic data — not for clinical use"
@@ -46,9 +47,13 @@ class SessionReport:
         return asdict(self)
 
 
-def session_report(store: Store, session_id: int) -> SessionReport:
-    """Gather the report of ``session_id``: the latest rating and proposal of every item."""
+def session_report(store: Store, session_id: int, check_files: bool = True) -> SessionReport:
+    """Gather the report of ``session_id``: the latest rating and proposal of every item.
+
+    ``check_files`` refuses a session whose videos changed since they were added."""
     summary = store.session_summary(session_id)
+    if check_files:
+        check_session(store, session_id, allow_missing=True)
     protocol = get_protocol(summary["protocol"])
     recordings = store.recordings(session_id)
     rows = []

@@ -140,7 +140,8 @@ def _v2(db: Database) -> None:
 
 
 def _v3(db: Database) -> None:
-    """The audit log becomes a hash chain; ratings and the log refuse ``INSERT OR REPLACE``.
+    """The audit log becomes a hash chain; ratings and the log refuse ``INSERT OR REPLACE``;
+    recordings remember their file's identity on disk.
 
     A REPLACE deletes the old row without firing delete triggers, so a row taking an existing
     id is refused before it is inserted (an upsert's update part meets the update trigger).
@@ -157,6 +158,8 @@ def _v3(db: Database) -> None:
     )
     for table in ("ratings", "audit_log"):
         _no_replace(db, table)
+    # The video's identity on disk when last hashed ("dev:inode:size:mtime_ns:ctime_ns").
+    db["recordings"].add_column("file_identity", str)
 
 
 def _no_replace(db: Database, table: str) -> None:

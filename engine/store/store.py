@@ -188,7 +188,9 @@ class Store:
         media: dict[str, Any],
         view: str | None = None,
         actor: str | None = None,
+        identity: str | None = None,
     ) -> dict[str, Any]:
+        """``identity``: the file's identity on disk taken before it was hashed (else now)."""
         session = self.session(session_id)
         get_protocol(session["protocol"]).item(item)
         row = {
@@ -199,8 +201,27 @@ class Store:
             "sha256": sha256,
             "media": json.dumps(media, ensure_ascii=False),
             "created_at": now(),
+            "file_identity": identity or _identity(path),
         }
         return self._insert("recordings", row, actor or default_actor())
+
+    def set_recording_file(
+        self, recording_id: int, path: Path, identity: str, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Record where the recording's (unchanged) video is now and its identity on disk."""
+        change = {"path": str(Path(path).resolve()), "file_identity": identity}
+        with write(self.db):
+            old = self.recording(recording_id)
+            self.db["recordings"].update(recording_id, change)
+            self._audit(
+                actor or default_actor(),
+                "relink" if change["path"] != old["path"] else "reidentify",
+                "recordings",
+                recording_id,
+                {k: old[k] for k in change},
+                change,
+            )
+        return self.recording(recording_id)
 
     def recording(self, recording_id: int) -> dict[str, Any]:
         found = self._find("recordings", "id = ?", [recording_id])
@@ -460,6 +481,15 @@ class Store:
 
     def _protocol_of(self, recording: dict[str, Any]) -> Protocol:
         return get_protocol(self.session(recording["session_id"])["protocol"])
+
+
+def _identity(path: Path) -> str | None:
+    from engine.hashing import file_identity
+
+    try:
+        return file_identity(path)
+    except OSError:
+        return None
 
 
 def _model(row: dict[str, Any]) -> dict[str, Any]:
