@@ -41,13 +41,15 @@ def test_database_lives_in_aqa_home_with_pragmas(store, aqa_home):
 
 
 def test_injection_and_unicode_are_stored_literally(store):
-    store.add_subject(INJECTION, notes="Zoë — 患者 🙂")
+    store.add_subject("INJ-1", notes=INJECTION + " Zoë — 患者 🙂")
     store.add_subject("Ünïcode-Ω")
     assert store.db["subjects"].count == 2
-    assert store.subject(INJECTION)["notes"] == "Zoë — 患者 🙂"
-    assert {s["code"] for s in store.subjects()} == {INJECTION, "Ünïcode-Ω"}
-    session = store.new_session(INJECTION, "cmas", examiner='O\'Brien "Dr"')
-    assert store.session(session["id"])["examiner"] == 'O\'Brien "Dr"'
+    assert store.subject("INJ-1")["notes"] == INJECTION + " Zoë — 患者 🙂"
+    assert {s["code"] for s in store.subjects()} == {"INJ-1", "Ünïcode-Ω"}
+    session = store.new_session("INJ-1", "cmas", examiner=INJECTION + ' O\'Brien "Dr"')
+    assert store.session(session["id"])["examiner"] == INJECTION + ' O\'Brien "Dr"'
+    with pytest.raises(InputError, match="may hold only letters, digits"):
+        store.add_subject(INJECTION)
 
 
 def test_bad_subject_values_are_refused(store):

@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.cli import main
 
 INJECTION = "x'); DROP TABLE subjects;--"
+CODE = "Zoë-01.a_b"  # a subject code may hold letters of any script, digits, '-', '_', '.'
 
 
 def run(capsys, *argv):
@@ -19,19 +20,19 @@ def run(capsys, *argv):
 def test_full_session_flow(capsys, vtest_video, aqa_home):
     assert run(capsys, "db", "init")[0] == 0
     assert (aqa_home / "aqa.sqlite").exists()
-    assert run(capsys, "subject", "add", INJECTION, "--birth-year", "2014")[0] == 0
+    assert run(capsys, "subject", "add", CODE, "--birth-year", "2014")[0] == 0
     code, out, _ = run(
         capsys,
         "session",
         "new",
         "--subject",
-        INJECTION,
+        CODE,
         "--protocol",
         "cmas",
         "--date",
         "2026-02-03",
         "--examiner",
-        "Dr Ø",
+        "Dr Ø " + INJECTION,
     )
     assert code == 0 and "session 1 created" in out
     code, out, _ = run(
@@ -49,13 +50,13 @@ def test_full_session_flow(capsys, vtest_video, aqa_home):
     assert run(capsys, "rate", "1", "4", "--rater", "Dr Ø", "--reason", "held 75 s")[0] == 0
     code, out, _ = run(capsys, "session", "show", "1")
     assert code == 0
-    assert INJECTION in out and "4/52, 1 of 14 items rated" in out
+    assert CODE in out and INJECTION in out and "4/52, 1 of 14 items rated" in out
     code, out, _ = run(capsys, "session", "show", "1", "--json")
     summary = json.loads(out)
-    assert summary["subject"] == INJECTION and summary["total"] == 4
+    assert summary["subject"] == CODE and summary["total"] == 4
     assert summary["items"][0]["rater"] == "Dr Ø"
     code, out, _ = run(capsys, "subject", "list", "--json")
-    assert json.loads(out)[0]["code"] == INJECTION
+    assert json.loads(out)[0]["code"] == CODE
 
 
 def test_refusals_are_one_sentence_and_nonzero(capsys, vtest_video):

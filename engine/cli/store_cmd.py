@@ -1,5 +1,6 @@
 """``aqa db|subject|session|recording|rate``: the clinical record."""
 
+import sys
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
@@ -123,6 +124,12 @@ def run_subject(args) -> int:
         if args.action == "add":
             row = store.add_subject(args.code, args.birth_year, args.sex, args.notes)
             print(f"subject {row['code']} added (id {row['id']})")
+            for other in store.lookalikes(row["code"]):
+                print(
+                    f"warning: {row['code']!r} looks like the existing subject {other!r}; "
+                    "check that it is not the same child",
+                    file=sys.stderr,
+                )
         else:
             rows = store.subjects()
             if args.json:

@@ -6,7 +6,7 @@ append-only: the latest rating of a recording is its current grade, earlier ones
 
 import getpass
 import json
-import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,9 +19,9 @@ from engine.paths import database_path
 from engine.protocols import Protocol, get_protocol
 from engine.store import audit
 from engine.store.db import backup, connect, integrity_problems, schema_version, write
+from engine.store.values import iso_date, lookalike_key, subject_code, text
 
 MODEL_STATUSES = ("candidate", "active", "retired")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def now() -> str:
@@ -33,22 +33,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _text(value: str | None, what: str, required: bool = False, limit: int = 200) -> str | None:
-    """A user-typed value, stripped; refused when empty (if required), too long or with controls."""
-    if value is None:
-        if required:
-            raise InputError(f"The {what} is required.")
-        return None
-    value = value.strip()
-    if required and not value:
-        raise InputError(f"The {what} must not be empty.")
-    if len(value) > limit:
-        raise InputError(f"The {what} is longer than {limit} characters.")
-    if _CONTROL.search(value):
-        raise InputError(f"The {what} contains control characters.")
-    return value
 
 
 @dataclass
@@ -114,7 +98,7 @@ class Store:
         notes: str | None = None,
         actor: str | None = None,
     ) -> dict[str, Any]:
-        code = _text(code, "subject code", required=True, limit=64)
+        code = subject_code(code)
         if birth_year is not None and not 1900 <= birth_year <= date.today().year:
             raise InputError(f"Birth year {birth_year} is not plausible.")
         if self._find("subjects", "code = ?", [code]):
@@ -122,17 +106,27 @@ class Store:
         row = {
             "code": code,
             "birth_year": birth_year,
-            "sex": _text(sex, "sex", limit=16),
-            "notes": _text(notes, "notes", limit=2000),
+            "sex": text(sex, "sex", limit=16),
+            "notes": text(notes, "notes", limit=2000),
             "created_at": now(),
         }
         return self._insert("subjects", row, actor or default_actor())
 
     def subject(self, code: str) -> dict[str, Any]:
+        code = unicodedata.normalize("NFC", code)
         found = self._find("subjects", "code = ?", [code])
         if not found:
             raise NotFoundError(f"There is no subject with the code {code!r}.")
         return found
+
+    def lookalikes(self, code: str) -> list[str]:
+        """Existing codes that look like ``code`` but are not it (to warn before a mix-up)."""
+        key = lookalike_key(code)
+        return [
+            s["code"]
+            for s in self.subjects()
+            if s["code"] != code and lookalike_key(s["code"]) == key
+        ]
 
     def subjects(self) -> list[dict[str, Any]]:
         return list(self.db["subjects"].rows_where(order_by="code"))
@@ -149,17 +143,13 @@ class Store:
     ) -> dict[str, Any]:
         subject = self.subject(subject_code)
         get_protocol(protocol)
-        when = on or date.today().isoformat()
-        try:
-            date.fromisoformat(when)
-        except ValueError:
-            raise InputError(f"The date {when!r} is not a date like 2026-03-31.") from None
+        when = iso_date(on) if on is not None else date.today().isoformat()
         row = {
             "subject_id": subject["id"],
             "protocol": protocol,
             "date": when,
-            "examiner": _text(examiner, "examiner name", limit=100),
-            "notes": _text(notes, "notes", limit=2000),
+            "examiner": text(examiner, "examiner name", limit=100),
+            "notes": text(notes, "notes", limit=2000),
             "created_at": now(),
         }
         return self._insert("sessions", row, actor or examiner or default_actor())
@@ -196,7 +186,7 @@ class Store:
         row = {
             "session_id": session_id,
             "item": item,
-            "view": _text(view, "view", limit=40),
+            "view": text(view, "view", limit=40),
             "path": str(Path(path).resolve()),
             "sha256": sha256,
             "media": json.dumps(media, ensure_ascii=False),
@@ -370,12 +360,12 @@ class Store:
         recording = self.recording(recording_id)
         item = self._protocol_of(recording).item(recording["item"])
         grade = item.check_value(grade)
-        rater = _text(rater, "rater name", required=True, limit=100)
+        rater = text(rater, "rater name", required=True, limit=100)
         row = {
             "recording_id": recording_id,
             "grade": grade,
             "rater": rater,
-            "reason": _text(reason, "reason", limit=2000),
+            "reason": text(reason, "reason", limit=2000),
             "created_at": now(),
         }
         with write(self.db):
