@@ -213,12 +213,7 @@ class MainWindow(QMainWindow):
     def confirm_grade(self, grade: float, reason: str) -> None:
         if self.recording_id is None:
             return
-        rater = self.store.session(self.store.recording(self.recording_id)["session_id"])[
-            "examiner"
-        ]
-        row = self._try(
-            lambda: self.store.rate(self.recording_id, grade, rater or "clinician", reason or None)
-        )
+        row = self._try(lambda: self.store.rate(self.recording_id, grade, reason or None))
         if row:
             self.grades.show_rating(row)
             self.show_session(self.store.recording(self.recording_id)["session_id"])

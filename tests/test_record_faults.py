@@ -32,8 +32,8 @@ def rated(vtest_video) -> int:
         store.add_subject("REC-1")
         session = store.new_session("REC-1", "cmas", on="2026-03-02", examiner="Dr A")
         rec = import_recording(store, session["id"], vtest_video, "pick_up")
-        store.rate(rec["id"], 1, "Dr A", "first look")
-        store.rate(rec["id"], 2, "Dr A", "re-watched")
+        store.rate(rec["id"], 1, "first look")
+        store.rate(rec["id"], 2, "re-watched")
     return rec["id"]
 
 
@@ -205,7 +205,7 @@ def test_locked_database_is_one_sentence(rated, aqa_home, capsys, monkeypatch):
     holder = raw(aqa_home)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        code, _, err = run(capsys, "rate", rated, "1", "--rater", "Dr B")
+        code, _, err = run(capsys, "rate", rated, "1", "--reason", "again")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -260,7 +260,7 @@ def test_full_disk_keeps_the_previous_pdf_and_exits_nonzero(rated, tiny_disk, ca
     good = pdf.read_bytes()
     assert good[:5] == b"%PDF-"
     with Store() as store:  # a change, so that the new report differs
-        store.rate(rated, 0, "Dr B", "third look")
+        store.rate(rated, 0, "third look")
     fill(tiny_disk)
     code, out, err = run(capsys, "report", 1, "--pdf", pdf, "--csv", tiny_disk / "r.csv")
     assert code == 2 and "written" not in out
@@ -287,7 +287,7 @@ def test_read_only_database_is_exit_3(rated, aqa_home, tmp_path, capsys):
     subprocess.run(["mount", "--bind", str(aqa_home), str(aqa_home)], check=True)
     try:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(aqa_home)], check=True)
-        code, _, err = run(capsys, "rate", rated, "1", "--rater", "Dr B")
+        code, _, err = run(capsys, "rate", rated, "1", "--reason", "again")
     finally:
         subprocess.run(["umount", str(aqa_home)], check=True)
     assert code == 3 and "read-only" in err and len(err.splitlines()) == 1

@@ -53,7 +53,7 @@ def test_grades_must_be_finite_and_on_the_scale(capsys, vtest_video, grade):
     main(["session", "new", "--subject", "G-1", "--protocol", "cmas"])
     main(["recording", "add", "1", str(vtest_video), "--item", "pick_up"])
     capsys.readouterr()
-    code, _, err = run(capsys, "rate", "1", "--rater", "Dr A", "--", grade)
+    code, _, err = run(capsys, "rate", "1", "--", grade)
     assert code == 2 and "is not a grade for Pick-up" in err and "Traceback" not in err
 
 

@@ -32,9 +32,9 @@ def rated_session(vtest_video):
         session = store.new_session("JDM-R1", "cmas", on="2026-05-04", examiner="Dr Secret")
         rec = import_recording(store, session["id"], vtest_video, "head_elevation", "side")
         store.add_assessment(rec["id"], PROPOSAL)
-        store.rate(rec["id"], 4, "Dr Secret", "held 65 s on re-watch")
+        store.rate(rec["id"], 4, "held 65 s on re-watch")
         other = import_recording(store, session["id"], vtest_video, "pick_up")
-        store.rate(other["id"], 2, "Dr Secret")
+        store.rate(other["id"], 2)
     return session["id"]
 
 
@@ -73,7 +73,10 @@ def test_pdf_page_one_renders(rated_session, tmp_path):
         ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "JDM-R1" in text and "6/52" in text and "DEMO" in text
-    assert "Dr Secret" not in text and "vtest" not in text  # no names, no file paths
+    assert "vtest" not in text  # no file paths
+    # the record block: examiner, age, rater/time/reason per grade, and no signature yet
+    assert "Examiner: Dr Secret" in text and "age 12 at the exam" in text
+    assert "held 65 s on re-watch" in text and "UNSIGNED" in text
 
 
 def test_cli_report_csv_json_and_bad_folder(rated_session, tmp_path, capsys):

@@ -12,12 +12,15 @@ import os
 import sqlite3
 import sys
 
-from engine.errors import AqaError, Cancelled
+from engine.errors import AqaError, Cancelled, InputError
+from engine.store.users import forget_login, use_login
 
 COMMAND_MODULES = [
     "engine.cli.demo_cmd",
     "engine.cli.protocols_cmd",
     "engine.cli.store_cmd",
+    "engine.cli.user_cmd",
+    "engine.cli.sign_cmd",
     "engine.cli.probe_cmd",
     "engine.cli.report_cmd",
     "engine.cli.extract_cmd",
@@ -33,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aqa", description="AQA Studio: multimodal action quality assessment."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument(
+        "--user", help="act as this user (default: $AQA_USER); the password is asked once"
+    )
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (for scripts; or set AQA_PASSWORD)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -47,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        login(args)
         return int(args.func(args) or 0)
     except Cancelled as exc:
         print(f"aqa: {exc}", file=sys.stderr)
@@ -66,6 +78,33 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except BrokenPipeError:
         return closed_pipe()
+    finally:
+        forget_login()  # the login lasts one command
+
+
+def login(args) -> None:
+    """Name who works in this process (``--user`` or ``AQA_USER``); the password comes from
+    ``--password-stdin``, ``AQA_PASSWORD`` or a prompt, asked once when a store opens."""
+    name = args.user or os.environ.get("AQA_USER")
+    if not name:
+        forget_login()
+        return
+    use_login(name, lambda: read_password(args.password_stdin, f"password for {name}: "))
+
+
+def read_password(from_stdin: bool, prompt: str) -> str:
+    """The password from stdin's first line, ``AQA_PASSWORD`` (for scripts and tests) or a
+    prompt without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if "AQA_PASSWORD" in os.environ:
+        return os.environ["AQA_PASSWORD"]
+    import getpass
+
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        raise InputError("No password was given (no terminal to ask on).") from None
 
 
 def closed_pipe() -> int:

@@ -8,7 +8,8 @@ from engine.cli.store_cmd import print_session
 from engine.store import Store
 
 DEMO_SUBJECT = "DEMO-001"
-DEMO_ITEM = "arm_raise_duration"  # the demo shows jumping jacks: wrists above the head
+DEMO_ITEM = "arm_raise_duration"
+DEMO_USER = "demo"  # the demo shows jumping jacks: wrists above the head
 
 
 def register(sub) -> None:
@@ -16,6 +17,28 @@ def register(sub) -> None:
     p.add_argument("--video", type=Path, help="use this video instead of the bundled demo")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=run)
+
+
+def demo_login(store: Store) -> None:
+    """Work as the logged-in user, else as ``demo`` (password ``demo``), made on a new record."""
+    from engine.errors import InputError
+    from engine.store.users import LoginError
+
+    if store.user is not None:
+        return
+    if not store.has_users():
+        store.add_user(DEMO_USER, "admin", DEMO_USER, "Demo Clinician")
+        print(
+            f"created the user {DEMO_USER} (password {DEMO_USER}, an admin) for this demo record; "
+            "add your own accounts with `aqa user add`"
+        )
+    try:
+        store.login(DEMO_USER, DEMO_USER)
+    except LoginError:
+        raise InputError(
+            "This database has user accounts but no demo/demo account: run `aqa --user NAME "
+            "demo`, or set AQA_HOME to a new folder for the demo."
+        ) from None
 
 
 def run(args) -> int:
@@ -38,6 +61,7 @@ def run(args) -> int:
         video = args.video
     with Store() as store:
         print(f"database: {store.path}")
+        demo_login(store)
         if not any(s["code"] == DEMO_SUBJECT for s in store.subjects()):
             store.add_subject(DEMO_SUBJECT, notes="demo subject created by `aqa demo`")
         session = store.new_session(DEMO_SUBJECT, "cmas", examiner="demo")
@@ -59,7 +83,7 @@ def run(args) -> int:
         if details.get("measurement_text"):
             print(f"measurement: {details['measurement_text']}")
         grade = details.get("criterion_grade", proposal["grade"])
-        store.rate(recording["id"], grade, "demo clinician", "demo rating: the measured criterion")
+        store.rate(recording["id"], grade, "demo rating: the measured criterion")
         reports = data_dir() / "reports"
         reports.mkdir(exist_ok=True)
         pdf = write_pdf(

@@ -61,7 +61,6 @@ def register(sub) -> None:
     rate = sub.add_parser("rate", help="record a clinician grade for a recording")
     rate.add_argument("recording", type=int)
     rate.add_argument("grade", type=float)
-    rate.add_argument("--rater", required=True)
     rate.add_argument("--reason")
     rate.set_defaults(func=run_rate)
 
@@ -192,6 +191,6 @@ def run_recording(args) -> int:
 
 def run_rate(args) -> int:
     with Store() as store:
-        row = store.rate(args.recording, args.grade, args.rater, args.reason)
+        row = store.rate(args.recording, args.grade, args.reason)
     print(f"recording {row['recording_id']} rated {row['grade']:g} by {row['rater']}")
     return 0

@@ -34,6 +34,7 @@ def export_deidentified(store: Store, folder: Path) -> dict:
             report = session_report(store, session["id"], check_files=False)
             report.date = str(date.fromisoformat(report.date) + timedelta(shifts[subject["code"]]))
             report.examiner = None
+            report.record = {}  # names, times and signatures stay out of an export
             for item in report.items:
                 item.rater = None
                 item.recordings = []

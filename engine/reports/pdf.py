@@ -15,6 +15,7 @@ import numpy as np
 from engine.atomic import write_bytes
 from engine.errors import InputError
 from engine.reports.sheet import DEMO_NOTE, SessionReport
+from engine.reports.signatures import draw_record_block
 
 MARGIN = 40  # points
 ROW = 34
@@ -155,6 +156,9 @@ def write_pdf(
     y += 8
     text(MARGIN, y, width, 18, f"Total (clinician grades): {report.completeness}", 11, True)
     y += 26
+    y = draw_record_block(
+        report, text, MARGIN, y, width, page.height() - MARGIN, lambda: new_page() or MARGIN
+    )
     if key_frames:
         thumb_w = (width - 20) / 3
         x = MARGIN

@@ -5,6 +5,7 @@ from typing import Any
 
 from engine.protocols import get_protocol
 from engine.recordings import check_session
+from engine.reports.signatures import record_block
 from engine.store import Store
 
 DEMO_NOTE = "demo model, trained on synthetic data — not for clinical use"
@@ -42,6 +43,7 @@ class SessionReport:
     completeness: str
     models: list[str]
     demo_models: bool
+    record: dict[str, Any] = field(default_factory=dict)  # engine.reports.signatures
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,4 +98,5 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
         completeness=summary["completeness"],
         models=models,
         demo_models=any(r.demo for r in rows),
+        record=record_block(store, session_id),
     )
