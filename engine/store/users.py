@@ -7,11 +7,12 @@ record (writes carry the computer's login name); the first account, which needs 
 be an admin, turns logins on for every later write.
 
 The CLI and the GUI name who is at work once per process (``use_login``); every ``Store`` opened
-afterwards logs in with it before any write.
+afterwards logs in with it (a wrong password stops it at once).
 """
 
 import hashlib
 import hmac
+import os
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -51,7 +52,14 @@ def forget_login() -> None:
 
 
 def process_login() -> tuple[str, Callable[[], str]] | None:
-    return (_login["name"], _login["password"]) if _login else None  # type: ignore[return-value]
+    """The process's login, else ``AQA_USER`` with ``AQA_PASSWORD`` from the environment (how
+    scripts, tests and the desktop app's worker process pass it on)."""
+    if _login:
+        return _login["name"], _login["password"]  # type: ignore[return-value]
+    name, password = os.environ.get("AQA_USER"), os.environ.get("AQA_PASSWORD")
+    if name and password is not None:
+        return name, lambda: password
+    return None
 
 
 def hash_password(password: str) -> str:
