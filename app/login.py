@@ -3,35 +3,31 @@ single-user record). The engine checks the password and counts failures (lockout
 
 import os
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QWidget
 
+from app.dialogs import _Form
 from engine.errors import AqaError
 from engine.store import Store
 from engine.store.users import use_login
 
 
-class LoginDialog(QDialog):
+class LoginDialog(_Form):
     """User name and password; stays open with the engine's sentence until a login succeeds."""
 
     def __init__(self, store: Store, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__("AQA Studio — log in", parent)
         self.store = store
-        self.setWindowTitle("AQA Studio — log in")
-        form = QFormLayout(self)
         self.name = QLineEdit(os.environ.get("AQA_USER", ""))
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.message = QLabel("")
         self.message.setWordWrap(True)
-        form.addRow("User", self.name)
-        form.addRow("Password", self.password)
-        form.addRow(self.message)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.try_login)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        self.form.addRow("User", self.name)
+        self.form.addRow("Password", self.password)
+        self.form.addRow(self.message)
+        self.buttons.accepted.disconnect()
+        self.buttons.accepted.connect(self.try_login)
+        self.finish()
 
     def try_login(self) -> None:
         name, password = self.name.text().strip(), self.password.text()

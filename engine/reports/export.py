@@ -27,29 +27,15 @@ from typing import Any
 from engine.atomic import write_text
 from engine.errors import InputError
 from engine.protocols import get_protocol
-from engine.reports import fhir, redcap
+from engine.reports import fhir, redcap, tables
 from engine.reports.sheet import session_report
-from engine.reports.tables import write_csv
+from engine.reports.tables import report_rows, write_csv
 from engine.store import Store
 
 MAX_SHIFT_DAYS = 365
 EARLIEST, LATEST = date(1900, 1, 1), date(9999, 12, 31)
-COLUMNS = [
-    "subject",
-    "visit",
-    "date",
-    "age",
-    "sex",
-    "protocol",
-    "item",
-    "range",
-    "clinician_grade",
-    "model_grade",
-    "expected_score",
-    "uncertain",
-    "model",
-    "demo_model",
-    "measurement",
+COLUMNS = ["subject", "visit", "date", "age", "sex"] + [
+    c for c in tables.COLUMNS if c not in ("subject", "session", "date", "rater")
 ]
 
 
@@ -149,22 +135,14 @@ def _visit(store, session, subject, pseudonym: str, number: int, days: int):
             for r in report.items
         ],
     }
+    dropped = ("session", "rater")  # a database id and a name
     rows = [
         {
+            **{k: v for k, v in row.items() if k not in dropped},
             **common,
             "sex": subject["sex"] or "",
-            "protocol": report.protocol,
-            "item": r.item,
-            "range": r.range,
-            "clinician_grade": "" if r.grade is None else f"{r.grade:g}",
-            "model_grade": "" if r.proposal_grade is None else f"{r.proposal_grade:g}",
-            "expected_score": "" if r.expected_score is None else f"{r.expected_score:.3f}",
-            "uncertain": int(r.uncertain),
-            "model": r.model_id or "",
-            "demo_model": int(r.demo),
-            "measurement": r.measurement,
         }
-        for r in report.items
+        for row in report_rows(report)
     ]
     return visit, rows, int(moved)
 
