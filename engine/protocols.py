@@ -190,7 +190,7 @@ def _kinematics(data: dict, where: str, criterion: Criterion | None) -> Kinemati
     params = {k: v for k, v in table.items() if k not in ("method", "signal")}
     for key, value in params.items():
         if not isinstance(value, int | float) or isinstance(value, bool) or not isfinite(value):
-            raise ProtocolError(f"{where}: {key!r} must be a finite number, not {value!r}.")
+            raise ProtocolError(f"{where}: {key!r} must be a number (finite), not {value!r}.")
     for key in params:
         if key == "on" or key.endswith("_on"):
             off = key[:-2] + "off"

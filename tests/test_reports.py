@@ -145,4 +145,11 @@ def test_export_dates_near_the_ends_are_clamped_never_a_crash(tmp_path, capsys):
     with Store() as store:
         store.add_subject("OLD-1")
         store.new_session("OLD-1", "cmas", on="1900-01-02")
+        store.db.execute(  # as an old version stored it, before dates were checked
+            "insert into sessions (subject_id, protocol, date, created_at) "
+            "values (1, 'cmas', '31/03/2026', 'then')"
+        )
     assert main(["export", "--deidentified", str(tmp_path / "o")]) == 0
+    assert "dates were clamped" in capsys.readouterr().out  # the unreadable one (and maybe 1900)
+    bundle = json.loads((tmp_path / "o" / "fhir_cmas.json").read_text())
+    assert len(bundle["entry"]) == 3 and "authored" not in bundle["entry"][2]["resource"]

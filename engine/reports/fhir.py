@@ -6,6 +6,7 @@ structure itself against the R4 rules these resources use: required elements, va
 ``linkId`` uniqueness and answers within each item's ``answerOption``.
 """
 
+import re
 from typing import Any
 
 from engine.errors import InputError
@@ -59,9 +60,8 @@ def response(visit: dict[str, Any]) -> dict[str, Any]:
             "identifier": {"system": PSEUDONYMS, "value": visit["subject"]},
             "display": visit["subject"],
         },  # fmt: skip
-        "authored": visit["date"],
         "item": items,
-    }
+    } | ({"authored": visit["date"]} if visit["date"] else {})  # unreadable dates are left out
 
 
 def bundle(visits: list[dict[str, Any]], protocol: Protocol) -> dict[str, Any]:
@@ -83,8 +83,10 @@ def check(answer: dict[str, Any], form: dict[str, Any]) -> None:
     if answer.get("status") not in ("in-progress", "completed", "amended", "entered-in-error",
                                     "stopped"):  # fmt: skip
         raise InputError(f"QuestionnaireResponse.status {answer.get('status')!r} is not valid.")
-    if answer.get("questionnaire") != form["url"] or not answer.get("authored", "x")[:4].isdigit():
-        raise InputError("A QuestionnaireResponse lacks its questionnaire or authored date.")
+    if answer.get("questionnaire") != form["url"]:
+        raise InputError("A QuestionnaireResponse does not name the CMAS Questionnaire.")
+    if "authored" in answer and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", answer["authored"]):
+        raise InputError(f"QuestionnaireResponse.authored {answer['authored']!r} is not a date.")
     for entry in answer["item"]:
         spec = options.get(entry["linkId"])
         values = [a.get("valueInteger") for a in entry.get("answer", [])]
