@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     except AqaError as exc:
         QMessageBox.critical(None, "AQA Studio", str(exc))
         return exc.exit_code
+    from app.login import login_at_start
+
+    if not login_at_start(store):
+        return 1
     window = MainWindow(store, settings)
     window.show()
     if args.screenshot:

@@ -123,6 +123,9 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.triggered.connect(slot)
             export.addAction(action)
+        sign = QAction("Si&gn session…", self)
+        sign.triggered.connect(self.sign_session)
+        file_menu.insertAction(file_menu.actions()[-1], sign)
         settings = QAction("Se&ttings…", self)
         settings.triggered.connect(self.edit_settings)
         file_menu.insertAction(file_menu.actions()[-1], settings)
@@ -213,12 +216,7 @@ class MainWindow(QMainWindow):
     def confirm_grade(self, grade: float, reason: str) -> None:
         if self.recording_id is None:
             return
-        rater = self.store.session(self.store.recording(self.recording_id)["session_id"])[
-            "examiner"
-        ]
-        row = self._try(
-            lambda: self.store.rate(self.recording_id, grade, rater or "clinician", reason or None)
-        )
+        row = self._try(lambda: self.store.rate(self.recording_id, grade, reason or None))
         if row:
             self.grades.show_rating(row)
             self.show_session(self.store.recording(self.recording_id)["session_id"])
@@ -508,6 +506,21 @@ class MainWindow(QMainWindow):
             self.status_text.setText("Ready")
 
     # -- helpers -------------------------------------------------------------------------------
+    def sign_session(self) -> None:
+        """Sign the selected session (the password again); it is then locked."""
+        from app.sign_dialog import SignDialog
+
+        session_id = self.tree.selected("session")
+        if session_id is None:
+            show_error(self, "Select the session to sign.")
+            return
+        user = self._try(self.store.current_user)
+        if user is None:
+            return
+        dialog = SignDialog(session_id, user["full_name"], self)
+        if dialog.exec() and self._try(lambda: self.store.sign(session_id, **dialog.values())):
+            self.show_session(session_id)
+
     def _try(self, action):
         """Run ``action``; a user-caused error becomes a dialog and the result None."""
         try:

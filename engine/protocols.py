@@ -9,6 +9,7 @@ import bisect
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
+from math import isfinite
 from pathlib import Path
 
 from engine.errors import NotFoundError, ProtocolError
@@ -17,6 +18,9 @@ from engine.paths import resources_dir
 KINDS = ("graded", "continuous")
 TOTALS = ("sum", "none")
 KINEMATIC_METHODS = ("hold", "repetitions", "time_to_complete")
+MAX_FILE_BYTES = 256 * 1024  # a protocol file is a few kilobytes
+MAX_VALUE = 1e6  # any grade, score, threshold or parameter
+MAX_GRADES = 101  # grades of one graded item
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class Item:
 
     def check_value(self, value: float) -> float:
         """``value`` if it is a valid grade/score of this item, else a ProtocolError."""
+        if not isinstance(value, int | float) or isinstance(value, bool) or not isfinite(value):
+            raise ProtocolError(
+                f"{value!r} is not a grade for {self.name}: use a number from "
+                f"{_fmt(self.low)} to {_fmt(self.high)}."
+            )
         if self.integer:
             if value != int(value) or not self.low <= value <= self.high:
                 raise ProtocolError(
@@ -124,8 +133,15 @@ def _require(data: dict, key: str, kind: type | tuple, where: str):
 
 def _range(data: dict, key: str, where: str) -> tuple[float, float]:
     pair = _require(data, key, list, where)
-    if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair) or pair[0] >= pair[1]:
-        raise ProtocolError(f"{where}: {key!r} must be [low, high] with low < high, not {pair}.")
+    if (
+        len(pair) != 2
+        or not all(isinstance(v, int | float) and isfinite(v) for v in pair)
+        or not -MAX_VALUE <= pair[0] < pair[1] <= MAX_VALUE
+    ):
+        raise ProtocolError(
+            f"{where}: {key!r} must be [low, high] with low < high, finite and within "
+            f"±{MAX_VALUE:g}, not {pair}."
+        )
     return float(pair[0]), float(pair[1])
 
 
@@ -137,7 +153,11 @@ def _criterion(data: dict, where: str, high: float) -> Criterion | None:
         )
     if timed:
         thresholds = tuple(float(t) for t in _require(timed, "thresholds", list, where))
-        if len(thresholds) != int(high) or list(thresholds) != sorted(set(thresholds)):
+        if (
+            len(thresholds) != int(high)
+            or list(thresholds) != sorted(set(thresholds))
+            or not all(isfinite(t) and abs(t) <= MAX_VALUE for t in thresholds)
+        ):
             raise ProtocolError(
                 f"{where}: timed thresholds must be {int(high)} increasing values, one per grade."
             )
@@ -169,8 +189,8 @@ def _kinematics(data: dict, where: str, criterion: Criterion | None) -> Kinemati
     signal = _require(table, "signal", str, where)
     params = {k: v for k, v in table.items() if k not in ("method", "signal")}
     for key, value in params.items():
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise ProtocolError(f"{where}: {key!r} must be a number, not {value!r}.")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not isfinite(value):
+            raise ProtocolError(f"{where}: {key!r} must be a number (finite), not {value!r}.")
     for key in params:
         if key == "on" or key.endswith("_on"):
             off = key[:-2] + "off"
@@ -180,14 +200,18 @@ def _kinematics(data: dict, where: str, criterion: Criterion | None) -> Kinemati
 
 
 def _item(data: dict, kind: str, where: str) -> Item:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{where}: each item must be a table, not {data!r:.40}.")
     item_id = _require(data, "id", str, where)
     where = f"{where}, item {item_id}"
     name = _require(data, "name", str, where)
     if kind == "graded":
         low, high = _range(data, "grades", where)
-        if low != int(low) or high != int(high):
-            raise ProtocolError(f"{where}: grades must be whole numbers.")
+        if low != int(low) or high != int(high) or high - low + 1 > MAX_GRADES:
+            raise ProtocolError(f"{where}: grades must be at most {MAX_GRADES} whole numbers.")
         criteria = tuple(data.get("criteria", ()))
+        if not all(isinstance(c, str) for c in criteria):
+            raise ProtocolError(f"{where}: 'criteria' must be a list of texts.")
         if criteria and len(criteria) != int(high - low) + 1:
             raise ProtocolError(
                 f"{where}: {len(criteria)} criteria given for {int(high - low) + 1} grades."
@@ -212,14 +236,25 @@ def _item(data: dict, kind: str, where: str) -> Item:
 
 
 def load_protocol(path: Path) -> Protocol:
-    """Read and validate one protocol file; a bad file raises ProtocolError naming the problem."""
-    where = path.name
+    """Read and validate one protocol file; a bad file raises ProtocolError naming the problem
+    (whatever is wrong with it: too big, nested too deep, of the wrong types)."""
+    where = Path(path).name
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if Path(path).stat().st_size > MAX_FILE_BYTES:
+            raise ProtocolError(f"{where}: a protocol file is at most {MAX_FILE_BYTES} bytes.")
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return _protocol(data, where)
     except (OSError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"{where}: the protocol file cannot be read ({exc}).") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{where}: the protocol file is not valid TOML ({exc}).") from exc
+    except RecursionError:
+        raise ProtocolError(f"{where}: the protocol file is nested too deeply.") from None
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:
+        raise ProtocolError(f"{where}: the protocol file is malformed ({exc}).") from None
+
+
+def _protocol(data: dict, where: str) -> Protocol:
     kind = _require(data, "kind", str, where)
     if kind not in KINDS:
         raise ProtocolError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}.")

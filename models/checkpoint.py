@@ -21,6 +21,10 @@ WEIGHTS = "model.safetensors"
 CARD = "card.json"
 FORMAT_VERSION = 1
 _CARD_FIELDS = ("label_range", "data_hash", "metrics")
+MAX_CARD_BYTES = 1 << 20  # a card is a few kilobytes
+MAX_CARD_DEPTH = 32
+_TOO_DEEP = object()
+MAX_PARAMETERS = 500_000_000  # about 2 GB of float32: more than any preset by far
 
 
 class CheckpointError(ValueError):
@@ -101,14 +105,72 @@ def read_card(directory: str | Path) -> dict[str, Any]:
     """The model card of a checkpoint directory."""
     path = Path(directory) / CARD
     try:
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CheckpointError(f"The model card {path} is larger than {MAX_CARD_BYTES} bytes.")
         card = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{directory} is not a model checkpoint (no {CARD}).") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"The model card {path} cannot be read: {exc}.") from None
+    except RecursionError:
+        card = _TOO_DEEP  # deeper than the parser goes
+    if card is _TOO_DEEP or _depth(card) > MAX_CARD_DEPTH:
+        raise CheckpointError(f"The model card {path} is nested more than {MAX_CARD_DEPTH} deep.")
     if not isinstance(card, dict) or not {"name", "preset"} <= card.keys():
         raise CheckpointError(f"The model card {path} does not name a model and preset.")
     return card
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and dicts nest in ``value`` (without recursion; stops past the limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_CARD_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def build_from_card(card: dict[str, Any], where: str | Path) -> nn.Module:
+    """The network a card describes, sized first on the meta device (no memory): a card asking
+    for more than ``MAX_PARAMETERS`` parameters is refused before anything is allocated."""
+    import models
+
+    overrides = card.get("overrides") or {}
+    try:
+        if not isinstance(overrides, dict):
+            raise TypeError("'overrides' is not a mapping")
+        count = _meta_parameters(card["name"], card["preset"], overrides)
+        if count > MAX_PARAMETERS:
+            raise CheckpointError(
+                f"The model card in {where} asks for {count:,} parameters; at most "
+                f"{MAX_PARAMETERS:,} are loaded."
+            )
+        return models.build(card["name"], card["preset"], **overrides)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, OverflowError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(
+            f"The model card in {where} describes no buildable model: {exc}"
+        ) from None
+
+
+def _meta_parameters(name: str, preset: str, overrides: dict) -> int:
+    """Parameters of the network built on the meta device (no memory). A network that reads
+    weight files while it is built (LIMSSR's language model) cannot be built there: 0, and
+    its size is bounded by those files."""
+    import models
+
+    try:
+        with torch.device("meta"):
+            sized = models.build(name, preset, **overrides)
+    except (RuntimeError, NotImplementedError, OSError):
+        return 0
+    return sum(p.numel() for p in sized.parameters())
 
 
 def load(directory: str | Path, device: str | torch.device = "cpu", **settings) -> nn.Module:
@@ -119,16 +181,9 @@ def load(directory: str | Path, device: str | torch.device = "cpu", **settings) 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    import models
-
     card = read_card(directory)
-    try:
-        overrides = {**(card.get("overrides") or {}), **settings}
-        module = models.build(card["name"], card["preset"], **overrides)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"The model card in {directory} describes no buildable model: {exc}"
-        ) from None
+    overrides = {**(card.get("overrides") or {}), **settings}
+    module = build_from_card({**card, "overrides": overrides}, directory)
     path = Path(directory) / WEIGHTS
     try:
         tensors = load_file(str(path), device=str(device))

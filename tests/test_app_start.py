@@ -15,6 +15,8 @@ def test_session_sheet_and_confirmed_grade(qtbot, vtest_video):
         store.add_subject("GUI-1")
         session = store.new_session("GUI-1", "cmas", examiner="Dr Q")
         rec = import_recording(store, session["id"], vtest_video, "leg_raise", "side")
+        store.add_user("drr", "admin", "pw-r", "Dr R")
+        store.login("drr", "pw-r")  # what the login dialog at start does
         window = MainWindow(store)
         qtbot.addWidget(window)
         with qtbot.waitActive(window):
@@ -36,7 +38,7 @@ def test_session_sheet_and_confirmed_grade(qtbot, vtest_video):
         qtbot.keyClick(canvas, Qt.Key.Key_2)
         qtbot.keyClick(canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
         rating = store.current_rating(rec["id"])
-        assert rating["grade"] == 2 and rating["rater"] == "Dr Q"
+        assert rating["grade"] == 2 and rating["rater"] == "drr"  # the user, not the examiner
         assert window.sheet.total.text() == "Total: 2/52, 1 of 14 items rated"
         assert any(a["action"] == "rate" for a in store.audit_log())
         window.close()

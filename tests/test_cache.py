@@ -70,7 +70,28 @@ def test_failed_writer_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cache.save(key, broken)
     assert not cache.path(key).exists()
-    assert list(tmp_path.rglob("*")) == [cache.path(key).parent]
+    assert sorted(tmp_path.rglob("*")) == [tmp_path / ".secret", cache.path(key).parent]
+
+
+def test_a_file_swapped_in_at_a_key_is_not_served(tmp_path):
+    """Another key's file (with its MAC), an edited file, a foreign cache's file: all misses."""
+    cache = Cache(tmp_path / "a")
+    good, other = (cache_key(c * 64, "track", "flow/dis", "1", {}) for c in "34")
+    cache.save(good, _track().write)
+    cache.save(other, _track(3).write)
+    assert cache.load(good, Track.read) is not None
+    for suffix in ("", ".mac"):
+        src = cache.path(other).with_name(cache.path(other).name + suffix)
+        cache.path(good).with_name(cache.path(good).name + suffix).write_bytes(src.read_bytes())
+    assert cache.load(good, Track.read) is None
+    foreign = Cache(tmp_path / "b")  # same key, same bytes, another secret
+    foreign.save(good, _track().write)
+    for suffix in ("", ".mac"):
+        src = foreign.path(good).with_name(foreign.path(good).name + suffix)
+        cache.path(good).with_name(cache.path(good).name + suffix).write_bytes(src.read_bytes())
+    assert cache.load(good, Track.read) is None
+    cache.save(good, _track().write)
+    assert cache.load(good, Track.read) is not None
 
 
 def test_killed_writer_leaves_only_a_part_file(tmp_path):
@@ -119,14 +140,20 @@ def test_read_only_cache_folder(tmp_path):
         root.chmod(0o700)
 
 
-def test_a_file_is_hashed_once_while_it_stays_unchanged(tmp_path):
-    """The remembered hash serves the same file; a changed file (even of the same size) is read
-    again; a file written a moment ago is not remembered."""
+def test_a_file_is_hashed_once_while_it_stays_unchanged(tmp_path, monkeypatch):
+    """The remembered hash serves the same file; a changed file (even of the same size, its
+    mtime set back) is read again; a file written a moment ago is not remembered; a forged
+    memo is not trusted."""
     import hashlib
     import os
     import time
 
+    import engine.hashing
     from engine.hashing import file_sha256
+
+    reads = []
+    real = engine.hashing._sha256
+    monkeypatch.setattr(engine.hashing, "_sha256", lambda p: reads.append(p) or real(p))
 
     def age(path, seconds):
         os.utime(path, (time.time() - seconds, time.time() - seconds))
@@ -136,12 +163,17 @@ def test_a_file_is_hashed_once_while_it_stays_unchanged(tmp_path):
     age(video, 60)
     assert file_sha256(video) == hashlib.sha256(b"first take").hexdigest()
     memos = tmp_path / "aqa-home" / "cache" / "hashes"
-    (memo,) = memos.rglob("*.sha256")
-    memo.write_text("f" * 64)  # what the next call returns only if it trusts the memo
-    assert file_sha256(video) == "f" * 64
-    video.write_bytes(b"other take")  # the same size, new content
-    age(video, 30)
+    assert file_sha256(video) == hashlib.sha256(b"first take").hexdigest()
+    assert len(reads) == 1  # the second answer came from the memo
+    stat = video.stat()
+    video.write_bytes(b"other take")  # the same size, new content, the old mtime restored
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert file_sha256(video) == hashlib.sha256(b"other take").hexdigest()
+    for m in memos.rglob("*.sha256"):
+        m.write_text("f" * 64)  # a forged memo fails its MAC: the file is read again
+    assert file_sha256(video) == hashlib.sha256(b"other take").hexdigest()
+    assert len(reads) == 3
+    age(video, 30)
     video.write_bytes(b"third take")  # just written: hashed, not remembered
     assert file_sha256(video) == hashlib.sha256(b"third take").hexdigest()
     assert len(list(memos.rglob("*.sha256"))) == 2

@@ -291,14 +291,14 @@ def test_train_the_items_model_from_the_window(window, qtbot, tmp_path, dialogs)
             video = generated_recording(tmp_path / f"{s}-{r}.mp4", grade, rng)
             rated.append((import_recording(store, session["id"], video, "head_elevation"), grade))
     for rec, grade in rated[:8]:
-        store.rate(rec["id"], grade, "Dr T")
+        store.rate(rec["id"], grade)
     reload(window, "recording", rated[0][0]["id"])
     window.train_item()
     refused = "Training needs at least 10 clinician-rated recordings"
     qtbot.waitUntil(lambda: bool(dialogs) and dialogs[-1].startswith(refused), timeout=300_000)
     window.jobs.wait(30_000)
     for rec, grade in rated[8:]:
-        store.rate(rec["id"], grade, "Dr T")
+        store.rate(rec["id"], grade)
     job = window.train_item()
     with qtbot.waitSignal(job.signals.finished, timeout=600_000):
         pass

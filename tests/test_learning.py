@@ -60,7 +60,7 @@ def load(store: Store, cohort, rated: int):
         rec = import_recording(store, sessions[code], path, ITEM)
         ids.append((rec["id"], grade))
     for rec_id, grade in ids[:rated]:
-        store.rate(rec_id, grade, "Dr Truth")
+        store.rate(rec_id, grade)
     return ids
 
 
@@ -70,11 +70,11 @@ def test_retraining_on_more_confirmed_grades_cross_validates_better(cohort):
         with pytest.raises(InputError, match="at least 10 clinician-rated recordings"):
             train_item(store, "cmas", ITEM, folds=3, modalities=MODALITIES, epochs=2)
         for rec_id, grade in ids[8:14]:  # 14 rated, from 7 subjects
-            store.rate(rec_id, grade, "Dr Truth")
+            store.rate(rec_id, grade)
         first = train_item(store, "cmas", ITEM, folds=3, modalities=MODALITIES, epochs=30)
         assert first["activated"] and first["previous_cv_srcc"] is None
         for rec_id, grade in ids[14:]:
-            store.rate(rec_id, grade, "Dr Truth")
+            store.rate(rec_id, grade)
         second = train_item(store, "cmas", ITEM, folds=3, modalities=MODALITIES, epochs=30)
         assert second["metrics"]["samples"] == 48
         assert second["metrics"]["cv_srcc"] > first["metrics"]["cv_srcc"]

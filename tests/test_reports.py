@@ -36,9 +36,9 @@ def rated_session(vtest_video):
         session = store.new_session("JDM-R1", "cmas", on="2026-05-04", examiner="Dr Secret")
         rec = import_recording(store, session["id"], vtest_video, "head_elevation", "side")
         store.add_assessment(rec["id"], PROPOSAL)
-        store.rate(rec["id"], 4, "Dr Secret", "held 65 s on re-watch")
+        store.rate(rec["id"], 4, "held 65 s on re-watch")
         other = import_recording(store, session["id"], vtest_video, "pick_up")
-        store.rate(other["id"], 2, "Dr Secret")
+        store.rate(other["id"], 2)
     return session["id"]
 
 
@@ -77,7 +77,10 @@ def test_pdf_page_one_renders(rated_session, tmp_path):
         ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "JDM-R1" in text and "6/52" in text and "DEMO" in text
-    assert "Dr Secret" not in text and "vtest" not in text  # no names, no file paths
+    assert "vtest" not in text  # no file paths
+    # the record block: examiner, age, rater/time/reason per grade, and no signature yet
+    assert "Examiner: Dr Secret" in text and "age 12 at the exam" in text
+    assert "held 65 s on re-watch" in text and "UNSIGNED" in text
     flat = " ".join(unicodedata.normalize("NFKC", text).split())  # "ﬂ" ligatures -> "fl"
     assert "Head elevation (neck flexion) — at 2.5 s of recording 1" in flat
     assert "page 1 of 1" in flat and "Uncertain proposal" in flat
@@ -154,14 +157,62 @@ def test_cli_report_csv_json_and_bad_folder(rated_session, tmp_path, capsys):
 
 
 def test_deidentified_export(rated_session, tmp_path, capsys):
+    """Pseudonyms, no ids, shifted dates (intervals kept), no names or free text; REDCap and
+    FHIR files; the key file only when asked and only outside the export folder."""
     with Store() as store:
-        store.new_session("JDM-R1", "cmas", on="2026-06-04")
-    assert main(["export", "--deidentified", str(tmp_path / "out")]) == 0
-    sessions = json.loads((tmp_path / "out" / "sessions.json").read_text())
+        store.new_session("JDM-R1", "cmas", on="2026-06-04", notes="mother present, Dr Secret")
+    out = tmp_path / "out"
+    assert main(["export", "--deidentified", str(out)]) == 0
+    sessions = json.loads((out / "sessions.json").read_text())
     dates = [date.fromisoformat(s["date"]) for s in sessions]
     assert (dates[1] - dates[0]).days == 31  # the interval between visits is kept
-    dump = (tmp_path / "out" / "sessions.json").read_text() + (
-        tmp_path / "out" / "sessions.csv"
-    ).read_text()
-    assert "JDM-R1" in dump
+    assert dates[0] != date(2026, 5, 4)  # never a shift of 0
+    dump = "".join(p.read_text() for p in out.iterdir())
+    assert "JDM-R1" not in dump and "session_id" not in dump and '"id"' not in dump
     assert "Dr Secret" not in dump and "vtest" not in dump and "2014" not in dump
+    assert "mother present" not in dump and "held 65 s" not in dump  # no free text
+    pseudonym = sessions[0]["subject"]
+    assert pseudonym.startswith("S-") and sessions[0]["age"] == 12 and sessions[0]["visit"] == 1
+    redcap = list(csv.DictReader((out / "redcap_cmas.csv").open()))
+    assert redcap[0]["record_id"] == pseudonym and redcap[0]["redcap_event_name"] == "visit_1_arm_1"
+    assert redcap[0]["cmas_head_elevation"] == "4" and redcap[0]["cmas_total"] == "6"
+    assert redcap[0]["cmas_complete"] == "0" and redcap[1]["cmas_complete"] == "0"
+    dictionary = list(csv.DictReader((out / "redcap_cmas_dictionary.csv").open()))
+    fields = [r["Variable / Field Name"] for r in dictionary]
+    assert fields[0] == "record_id" and "cmas_pick_up" in fields and fields[-1] == "cmas_total"
+    assert dictionary[2]["Choices, Calculations, OR Slider Labels"].startswith("0, 0 | 1, 1")
+    bundle = json.loads((out / "fhir_cmas.json").read_text())
+    form, first = (e["resource"] for e in bundle["entry"][:2])
+    assert form["resourceType"] == "Questionnaire" and len(form["item"]) == 15
+    assert first["resourceType"] == "QuestionnaireResponse" and first["status"] == "in-progress"
+    assert first["subject"]["identifier"]["value"] == pseudonym
+    assert {"linkId": "head_elevation", "answer": [{"valueInteger": 4}]} in first["item"]
+    assert main(["export", "--deidentified", str(out), "--key-file", str(out / "key.csv")]) == 2
+    key = tmp_path / "key.csv"
+    assert main(["export", "--deidentified", str(out), "--key-file", str(key), "--free-text"]) == 0
+    again = json.loads((out / "sessions.json").read_text())
+    assert again[0]["subject"] != pseudonym  # a new pseudonym per export
+    assert f"{again[0]['subject']},JDM-R1" in key.read_text()
+    assert again[1]["notes"] == "mother present, Dr Secret"
+
+
+def test_export_dates_near_the_ends_are_clamped_never_a_crash(tmp_path, capsys):
+    from engine.reports.export import MAX_SHIFT_DAYS, shift_days, shifted
+
+    shifts = {shift_days() for _ in range(2000)}
+    assert 0 not in shifts and max(shifts) <= MAX_SHIFT_DAYS and min(shifts) >= -MAX_SHIFT_DAYS
+    assert shifted("1900-01-01", -30) == ("1900-01-01", True)
+    assert shifted("9999-12-30", 30) == ("9999-12-31", True)
+    assert shifted("31/03/2026", 5) == ("", True)  # stored by an old version: left out, counted
+    assert shifted("2026-01-01", 1) == ("2026-01-02", False)
+    with Store() as store:
+        store.add_subject("OLD-1")
+        store.new_session("OLD-1", "cmas", on="1900-01-02")
+        store.db.execute(  # as an old version stored it, before dates were checked
+            "insert into sessions (subject_id, protocol, date, created_at) "
+            "values (1, 'cmas', '31/03/2026', 'then')"
+        )
+    assert main(["export", "--deidentified", str(tmp_path / "o")]) == 0
+    assert "dates were clamped" in capsys.readouterr().out  # the unreadable one (and maybe 1900)
+    bundle = json.loads((tmp_path / "o" / "fhir_cmas.json").read_text())
+    assert len(bundle["entry"]) == 3 and "authored" not in bundle["entry"][2]["resource"]

@@ -41,13 +41,15 @@ def test_database_lives_in_aqa_home_with_pragmas(store, aqa_home):
 
 
 def test_injection_and_unicode_are_stored_literally(store):
-    store.add_subject(INJECTION, notes="Zoë — 患者 🙂")
+    store.add_subject("INJ-1", notes=INJECTION + " Zoë — 患者 🙂")
     store.add_subject("Ünïcode-Ω")
     assert store.db["subjects"].count == 2
-    assert store.subject(INJECTION)["notes"] == "Zoë — 患者 🙂"
-    assert {s["code"] for s in store.subjects()} == {INJECTION, "Ünïcode-Ω"}
-    session = store.new_session(INJECTION, "cmas", examiner='O\'Brien "Dr"')
-    assert store.session(session["id"])["examiner"] == 'O\'Brien "Dr"'
+    assert store.subject("INJ-1")["notes"] == INJECTION + " Zoë — 患者 🙂"
+    assert {s["code"] for s in store.subjects()} == {"INJ-1", "Ünïcode-Ω"}
+    session = store.new_session("INJ-1", "cmas", examiner=INJECTION + ' O\'Brien "Dr"')
+    assert store.session(session["id"])["examiner"] == INJECTION + ' O\'Brien "Dr"'
+    with pytest.raises(InputError, match="may hold only letters, digits"):
+        store.add_subject(INJECTION)
 
 
 def test_bad_subject_values_are_refused(store):
@@ -74,28 +76,38 @@ def test_session_validation(store):
 
 def test_ratings_append_only_latest_is_current(store, session, vtest_video):
     rec = add_video(store, session["id"], vtest_video, "head_elevation")
-    store.rate(rec["id"], 2, "Dr A", "first look")
-    store.rate(rec["id"], 3, "Dr B", "re-watched the hold")
+    store.add_user("DrA", "admin", "pw-a", "Dr A")
+    store.login("DrA", "pw-a")
+    store.add_user("DrB", "rater", "pw-b", "Dr B")
+    store.rate(rec["id"], 2, "first look")
+    store.login("DrB", "pw-b")
+    store.rate(rec["id"], 3, "re-watched the hold")
     assert [r["grade"] for r in store.ratings(rec["id"])] == [2, 3]
-    assert store.current_rating(rec["id"])["rater"] == "Dr B"
+    assert [r["rater"] for r in store.ratings(rec["id"])] == ["DrA", "DrB"]
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.db.execute("UPDATE ratings SET grade = 5")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.db.execute("DELETE FROM audit_log")
     rate_rows = [a for a in store.audit_log() if a["action"] == "rate"]
-    assert rate_rows[0]["actor"] == "Dr B"
+    assert rate_rows[0]["actor"] == "DrB"
     assert '"grade": 2.0' in rate_rows[0]["old_value"]
 
 
 def test_grade_outside_range_refused_and_nothing_written(store, session, vtest_video):
     rec = add_video(store, session["id"], vtest_video, "pick_up")
     with pytest.raises(ProtocolError, match="from 0 to 2"):
-        store.rate(rec["id"], 3, "Dr A")
-    with pytest.raises(InputError, match="rater name must not be empty"):
-        store.rate(rec["id"], 1, " ")
+        store.rate(rec["id"], 3)
+    store.add_user("Adm", "admin", "pw-adm")
+    with pytest.raises(InputError, match="log in to change it"):
+        store.rate(rec["id"], 1)
+    store.login("Adm", "pw-adm")
+    store.add_user("Ex", "examiner", "pw-ex")
+    store.login("Ex", "pw-ex")
+    with pytest.raises(InputError, match="Ex is an examiner; only a rater or admin may rate"):
+        store.rate(rec["id"], 1)
     assert store.ratings(rec["id"]) == []
     with pytest.raises(NotFoundError, match="no recording 999"):
-        store.rate(999, 1, "Dr A")
+        store.rate(999, 1)
 
 
 def test_recording_item_must_belong_to_protocol(store, session, vtest_video):
@@ -110,9 +122,9 @@ def test_session_summary_total_and_completeness(store, session, vtest_video):
     a = add_video(store, session["id"], vtest_video, "head_elevation")
     b = add_video(store, session["id"], vtest_video, "sit_ups")
     c = add_video(store, session["id"], vtest_video, "sit_ups")  # a second view of one item
-    store.rate(a["id"], 4, "Dr A")
-    store.rate(b["id"], 2, "Dr A")
-    store.rate(c["id"], 5, "Dr A")  # the latest rating of the item counts
+    store.rate(a["id"], 4)
+    store.rate(b["id"], 2)
+    store.rate(c["id"], 5)  # the latest rating of the item counts
     summary = store.session_summary(session["id"])
     assert summary["total"] == 9 and summary["max_total"] == 52
     assert summary["completeness"] == "9/52, 2 of 14 items rated"
@@ -122,7 +134,7 @@ def test_session_summary_total_and_completeness(store, session, vtest_video):
 
 def test_every_insert_is_audited(store, session, vtest_video):
     rec = add_video(store, session["id"], vtest_video, "leg_raise")
-    store.rate(rec["id"], 1, "Dr A")
+    store.rate(rec["id"], 1)
     actions = [(a["action"], a["table_name"]) for a in reversed(store.audit_log())]
     assert actions == [
         ("insert", "subjects"),

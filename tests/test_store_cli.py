@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.cli import main
 
 INJECTION = "x'); DROP TABLE subjects;--"
+CODE = "Zoë-01.a_b"  # a subject code may hold letters of any script, digits, '-', '_', '.'
 
 
 def run(capsys, *argv):
@@ -16,22 +17,26 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
-def test_full_session_flow(capsys, vtest_video, aqa_home):
+def test_full_session_flow(capsys, vtest_video, aqa_home, monkeypatch):
+    monkeypatch.setenv("AQA_PASSWORD", "pw-ø")
     assert run(capsys, "db", "init")[0] == 0
+    code, out, _ = run(capsys, "user", "add", "drO", "--role", "admin", "--full-name", "Dr Ø")
+    assert code == 0 and "user drO added (admin, printed name 'Dr Ø')" in out
+    monkeypatch.setenv("AQA_USER", "drO")
     assert (aqa_home / "aqa.sqlite").exists()
-    assert run(capsys, "subject", "add", INJECTION, "--birth-year", "2014")[0] == 0
+    assert run(capsys, "subject", "add", CODE, "--birth-year", "2014")[0] == 0
     code, out, _ = run(
         capsys,
         "session",
         "new",
         "--subject",
-        INJECTION,
+        CODE,
         "--protocol",
         "cmas",
         "--date",
         "2026-02-03",
         "--examiner",
-        "Dr Ø",
+        "Dr Ø " + INJECTION,
     )
     assert code == 0 and "session 1 created" in out
     code, out, _ = run(
@@ -46,16 +51,16 @@ def test_full_session_flow(capsys, vtest_video, aqa_home):
         "side",
     )
     assert code == 0 and "recording 1 added" in out
-    assert run(capsys, "rate", "1", "4", "--rater", "Dr Ø", "--reason", "held 75 s")[0] == 0
+    assert run(capsys, "rate", "1", "4", "--reason", "held 75 s")[0] == 0
     code, out, _ = run(capsys, "session", "show", "1")
     assert code == 0
-    assert INJECTION in out and "4/52, 1 of 14 items rated" in out
+    assert CODE in out and INJECTION in out and "4/52, 1 of 14 items rated" in out
     code, out, _ = run(capsys, "session", "show", "1", "--json")
     summary = json.loads(out)
-    assert summary["subject"] == INJECTION and summary["total"] == 4
-    assert summary["items"][0]["rater"] == "Dr Ø"
+    assert summary["subject"] == CODE and summary["total"] == 4
+    assert summary["items"][0]["rater"] == "drO"
     code, out, _ = run(capsys, "subject", "list", "--json")
-    assert json.loads(out)[0]["code"] == INJECTION
+    assert json.loads(out)[0]["code"] == CODE
 
 
 def test_refusals_are_one_sentence_and_nonzero(capsys, vtest_video):
@@ -63,7 +68,7 @@ def test_refusals_are_one_sentence_and_nonzero(capsys, vtest_video):
     main(["session", "new", "--subject", "S", "--protocol", "cmas"])
     main(["recording", "add", "1", str(vtest_video), "--item", "pick_up"])
     capsys.readouterr()
-    code, _, err = run(capsys, "rate", "1", "3", "--rater", "Dr A")
+    code, _, err = run(capsys, "rate", "1", "3")
     assert code == 2 and err.strip() == (
         "aqa: Grade 3 is not valid for Pick-up: use a whole number from 0 to 2."
     )
@@ -107,7 +112,7 @@ def test_demo_offline_and_uncached_says_how_to_provide_a_video(capsys, offline):
 
 def test_installed_entry_point_runs(aqa_home):
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("aqa")), "rate", "7", "1", "--rater", "x"],
+        [str(Path(sys.executable).with_name("aqa")), "rate", "7", "1"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -19,8 +19,9 @@ WRITER = textwrap.dedent(
 
     recording, count, rater = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     with Store() as store:
+        store.login(rater, "pw-" + rater)
         for i in range(count):
-            row = store.rate(recording, i % 6, rater, f"rating {i}")
+            row = store.rate(recording, i % 6, f"rating {i}")
             print(row["id"], flush=True)
     """
 )
@@ -35,6 +36,10 @@ def recording_id(aqa_home, vtest_video) -> int:
         rec = store.add_recording(
             session["id"], "sit_ups", vtest_video, file_sha256(vtest_video), info
         )
+        store.add_user("DrKill", "admin", "pw-DrKill")
+        store.login("DrKill", "pw-DrKill")
+        for name in ("Rater1", "Rater2"):
+            store.add_user(name, "rater", "pw-" + name)
     return rec["id"]
 
 
@@ -49,7 +54,7 @@ def writer(recording: int, count: int, rater: str) -> subprocess.Popen:
 
 
 def test_sigkill_while_writing_loses_nothing_returned(recording_id):
-    proc = writer(recording_id, 100_000, "Dr Kill")
+    proc = writer(recording_id, 100_000, "DrKill")
     returned = []
     for line in proc.stdout:
         returned.append(int(line))
@@ -70,7 +75,7 @@ def test_sigkill_while_writing_loses_nothing_returned(recording_id):
 
 
 def test_two_processes_write_at_once(recording_id):
-    procs = [writer(recording_id, 150, f"Rater {n}") for n in (1, 2)]
+    procs = [writer(recording_id, 150, f"Rater{n}") for n in (1, 2)]
     outputs = [p.communicate(timeout=120) for p in procs]
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err
@@ -79,7 +84,7 @@ def test_two_processes_write_at_once(recording_id):
         ratings = store.ratings(recording_id)
         assert store.check() == []
     assert len(ratings) == 300
-    assert {r["rater"] for r in ratings} == {"Rater 1", "Rater 2"}
+    assert {r["rater"] for r in ratings} == {"Rater1", "Rater2"}
 
 
 def test_two_registrations_at_once_get_different_versions(aqa_home, monkeypatch):

@@ -8,7 +8,8 @@ from engine.cli.store_cmd import print_session
 from engine.store import Store
 
 DEMO_SUBJECT = "DEMO-001"
-DEMO_ITEM = "arm_raise_duration"  # the demo shows jumping jacks: wrists above the head
+DEMO_ITEM = "arm_raise_duration"
+DEMO_USER = "demo"  # the demo shows jumping jacks: wrists above the head
 
 
 def register(sub) -> None:
@@ -21,6 +22,28 @@ def register(sub) -> None:
         "--new", action="store_true", help="start another demo session instead of reusing the last"
     )
     p.set_defaults(func=run)
+
+
+def demo_login(store: Store) -> None:
+    """Work as the logged-in user, else as ``demo`` (password ``demo``), made on a new record."""
+    from engine.errors import InputError
+    from engine.store.users import LoginError
+
+    if store.user is not None:
+        return
+    if not store.has_users():
+        store.add_user(DEMO_USER, "admin", DEMO_USER, "Demo Clinician")
+        print(
+            f"created the user {DEMO_USER} (password {DEMO_USER}, an admin) for this demo record; "
+            "add your own accounts with `aqa user add`"
+        )
+    try:
+        store.login(DEMO_USER, DEMO_USER)
+    except LoginError:
+        raise InputError(
+            "This database has user accounts but no demo/demo account: run `aqa --user NAME "
+            "demo`, or set AQA_HOME to a new folder for the demo."
+        ) from None
 
 
 def run(args) -> int:
@@ -46,6 +69,7 @@ def run(args) -> int:
         video = args.video
     with Store() as store:
         print(f"database: {store.path}")
+        demo_login(store)
         session = _demo_session(store, args.new)
         recording = import_recording(store, session["id"], video, DEMO_ITEM, "front")
         with progress_bar("extract") as bar:
@@ -71,9 +95,7 @@ def run(args) -> int:
             print(f"measurement: {details['measurement_text']}")
         grade = details.get("criterion_grade", proposal["grade"])
         if store.current_rating(recording["id"]) is None:
-            store.rate(
-                recording["id"], grade, "demo clinician", "demo rating: the measured criterion"
-            )
+            store.rate(recording["id"], grade, "demo rating: the measured criterion")
         reports = data_dir() / "reports"
         reports.mkdir(exist_ok=True)
         report = session_report(store, session["id"])

@@ -20,7 +20,15 @@ def register(sub) -> None:
         type=Path,
         required=True,
         metavar="DIR",
-        help="folder for sessions.csv and sessions.json (codes only, dates shifted, no paths)",
+        help="folder for the export: pseudonyms, shifted dates, no ids, no names, no free text",
+    )
+    e.add_argument(
+        "--key-file",
+        type=Path,
+        help="also write pseudonym -> subject code here (outside DIR; keep it apart)",
+    )
+    e.add_argument(
+        "--free-text", action="store_true", help="include session notes and rating reasons"
     )
     e.set_defaults(func=run_export)
 
@@ -51,9 +59,16 @@ def run_export(args) -> int:
     from engine.reports.export import export_deidentified
 
     with Store() as store:
-        done = export_deidentified(store, args.deidentified)
+        done = export_deidentified(store, args.deidentified, args.key_file, args.free_text)
     print(
-        f"exported {done['sessions']} sessions of {done['subjects']} subjects "
-        f"to {done['csv']} and {done['json']} (dates shifted per subject)"
+        f"exported {done['sessions']} sessions of {done['subjects']} subjects to "
+        f"{args.deidentified} (pseudonyms, dates shifted per subject by 1-365 days)"
     )
+    if done["clamped"]:
+        print(
+            f"note: {done['clamped']} dates were clamped to 1900-01-01..9999-12-31 "
+            "(or, unreadable, left empty)"
+        )
+    for name in sorted(done["files"]):
+        print(f"  {name}: {done['files'][name]}")
     return 0

@@ -1,8 +1,10 @@
 """``aqa db|subject|session|recording|rate``: the clinical record."""
 
+import sys
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.errors import StoreError
 from engine.flags import MARK
 from engine.store import Store
 
@@ -13,7 +15,10 @@ def register(sub) -> None:
     db_sub.add_parser("init", help="create the database (and migrate an old one)")
     info = db_sub.add_parser("info", help="where the database is and what it holds")
     info.add_argument("--json", action="store_true", help="print JSON")
-    db_sub.add_parser("check", help="integrity and foreign-key check")
+    db_sub.add_parser("check", help="SQLite integrity and foreign-key check, then `db verify`")
+    db_sub.add_parser(
+        "verify", help="walk the audit chain and compare every recorded row with its history"
+    )
     bk = db_sub.add_parser("backup", help="copy the live database with SQLite's backup API")
     bk.add_argument("path", type=Path, help="the backup file to write")
     db.set_defaults(func=run_db)
@@ -57,18 +62,26 @@ def register(sub) -> None:
     rls = rec_sub.add_parser("list", help="recordings with their status and flags")
     rls.add_argument("--session", type=int, help="only this session's recordings")
     rls.add_argument("--json", action="store_true", help="print JSON")
+    relink = rec_sub.add_parser("relink", help="point a recording at its moved video (same hash)")
+    relink.add_argument("id", type=int, help="recording id (see `aqa recording list`)")
+    relink.add_argument("video", type=Path, help="where the video is now")
     recording.set_defaults(func=run_recording)
 
     rate = sub.add_parser("rate", help="record a clinician grade for a recording")
     rate.add_argument("recording", type=int, help="recording id (see `aqa recording list`)")
     rate.add_argument("grade", type=float, help="the grade, within the item's range")
-    rate.add_argument("--rater", required=True, help="who grades (kept in the audit log)")
     rate.add_argument("--reason", help="why, e.g. when correcting an earlier grade")
     rate.set_defaults(func=run_rate)
 
 
 def run_db(args) -> int:
-    with Store() as store:
+    try:
+        store = Store()
+    except StoreError as exc:
+        if args.action != "check":
+            raise
+        return report_unopenable(exc)
+    with store:
         if args.action == "init":
             print(f"database ready: {store.path}")
         elif args.action == "info":
@@ -80,15 +93,37 @@ def run_db(args) -> int:
                 print(f"schema version: {info['schema_version']}, journal: {info['journal_mode']}")
                 for table, count in info["counts"].items():
                     print(f"  {table}: {count}")
-        elif args.action == "check":
-            problems = store.check()
-            if problems:
-                for p in problems:
-                    print(f"problem: {p}")
-                return 1
-            print(f"ok: {store.path} passed the integrity and foreign-key checks")
+        elif args.action in ("check", "verify"):
+            return report_problems(store, args.action)
         elif args.action == "backup":
             print(f"backup written: {store.backup(args.path)}")
+    return 0
+
+
+def report_unopenable(exc: StoreError) -> int:
+    """``db check`` of a database too damaged to open: what SQLite itself finds."""
+    from engine.paths import database_path
+    from engine.store.db import check_file
+
+    for p in check_file(database_path()) or [str(exc)]:
+        print(f"problem: {p}")
+    print(f"{database_path()} FAILED the check; restore a backup")
+    return 3
+
+
+def report_problems(store: Store, action: str) -> int:
+    """Print what ``db check`` / ``db verify`` found (the first break first); 3 when any."""
+    problems = store.check() if action == "check" else store.verify()
+    for p in problems:
+        print(f"problem: {p}")
+    if problems:
+        print(
+            f"{store.path} FAILED the {action} ({len(problems)} problem(s), the first listed first)"
+        )
+        return 3
+    rows, head = store.audit_head()
+    what = "integrity, foreign-key and audit checks" if action == "check" else "audit verification"
+    print(f"ok: {store.path} passed the {what} ({rows} audit rows, head {head})")
     return 0
 
 
@@ -97,6 +132,12 @@ def run_subject(args) -> int:
         if args.action == "add":
             row = store.add_subject(args.code, args.birth_year, args.sex, args.notes)
             print(f"subject {row['code']} added (id {row['id']})")
+            for other in store.lookalikes(row["code"]):
+                print(
+                    f"warning: {row['code']!r} looks like the existing subject {other!r}; "
+                    "check that it is not the same child",
+                    file=sys.stderr,
+                )
         else:
             rows = store.subjects()
             if args.json:
@@ -185,9 +226,13 @@ def print_session(report) -> None:
 
 
 def run_recording(args) -> int:
-    from engine.recordings import import_recording
+    from engine.recordings import import_recording, relink
 
     with Store() as store:
+        if args.action == "relink":
+            path = relink(store, args.id, args.video)
+            print(f"recording {args.id} now points to {path} (same SHA-256)")
+            return 0
         if args.action == "list":
             rows = recording_rows(store, args.session)
             if args.json:
@@ -238,6 +283,6 @@ def recording_rows(store: Store, session_id: int | None = None) -> list[dict]:
 
 def run_rate(args) -> int:
     with Store() as store:
-        row = store.rate(args.recording, args.grade, args.rater, args.reason)
+        row = store.rate(args.recording, args.grade, args.reason)
     print(f"recording {row['recording_id']} rated {row['grade']:g} by {row['rater']}")
     return 0

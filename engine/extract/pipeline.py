@@ -9,6 +9,7 @@ box just found), or on a cached skeleton's boxes. Results are cached per backend
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -123,7 +124,7 @@ def extract(
     )
     info = probe(video)
     report(0.0, "hash")
-    sha = file_sha256(video)
+    sha = file_sha256(video, fresh=not use_cache)  # --no-cache trusts no remembered hash
     report(1.0, "hash")
     cache = cache or Cache()
 
@@ -203,6 +204,7 @@ def extract(
         _run_text(result, backend, cancel)
 
     decode_stats: dict[str, Any] = {}
+    decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
     # Audio runs in its own thread, alongside the frame backends.
     audio_failure: list[BaseException] = []
     audio_thread = threading.Thread(
@@ -226,6 +228,10 @@ def extract(
                 "short_side": decode_side,
                 "fps": decoder.output_fps,
             }
+            cache.save(decode_key, lambda fh: fh.write(json.dumps(decode_stats).encode()), ".json")
+        elif use_cache:  # every track came from the cache: so do the decoder's counts
+            found = cache.load(decode_key, lambda p: json.loads(p.read_text()), ".json")
+            decode_stats = {**found, "cached": True} if found else {}
         while audio_thread.is_alive():
             audio_thread.join(timeout=0.1)
     except KeyboardInterrupt as exc:
@@ -239,15 +245,6 @@ def extract(
     if audio_failure:
         raise audio_failure[0]
 
-    # The decode statistics travel with the frame tracks, so a cached result still tells damage.
-    decoded = [r for r, _ in frame_jobs] + [r for r, _, _ in chained.values()]
-    for result in decoded:
-        if result.track is not None:
-            result.track.meta["decode"] = decode_stats
-    if not decoded:
-        decode_stats = next(
-            (r.track.meta["decode"] for r in results.values() if "decode" in _meta(r)), {}
-        )
     # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
     followers = (
         {r.modality for r, _, _ in chained.values()}
@@ -269,10 +266,6 @@ def extract(
         modalities=results,
         config=config,
     )
-
-
-def _meta(result: ModalityResult) -> dict[str, Any]:
-    return result.track.meta if result.track is not None else {}
 
 
 def _cacheable(result: ModalityResult) -> bool:

@@ -15,6 +15,7 @@ from engine.grading.distribution import propose
 from engine.grading.model_files import LoadedModel, load_model, model_for
 from engine.jobs import CancelToken, Progress
 from engine.protocols import Item, get_protocol
+from engine.recordings import checked_path
 from engine.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,13 @@ def grade_recording(
     """Grade a stored recording and store the assessment; returns the stored row.
 
     ``settings``: the user's extraction settings (file locations; differences are reported)."""
+    video = checked_path(store, recording_id)  # refused when the video changed since it was added
     recording = store.recording(recording_id)
     session = store.session(recording["session_id"])
     protocol = session["protocol"]
     model_row = store.model(model_id) if model_id else model_for(store, protocol, recording["item"])
     result = grade_video(
-        Path(recording["path"]),
+        video,
         protocol,
         recording["item"],
         load_model(model_row, device),
@@ -161,12 +163,15 @@ def grade_video(
     if settings is not None:
         details["settings_differ"] = trained.only(wanted).differences(settings)
     details.update(_measurement(tracks.get("skeleton"), protocol_id, item, proposal.grade))
+    damage = {k: result.decode[k] for k in ("bad_packets", "corrupt_frames") if k in result.decode}
+    if any(damage.values()):
+        details["damaged"] = damage  # a damaged video: the proposal is flagged for review
     return GradeResult(
         model_id=model.model_id,
         grade_probs=proposal.probs,
         expected_score=proposal.expected,
         grade=proposal.grade,
-        uncertain=proposal.uncertain,
+        uncertain=proposal.uncertain or "damaged" in details,
         details=details,
     )
 

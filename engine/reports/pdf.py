@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.atomic import write_bytes
 from engine.flags import MARK
 from engine.reports.key_frames import KeyFrame
 from engine.reports.sheet import DEMO_NOTE, ItemRow, SessionReport
+from engine.reports.signatures import draw_record_block
 
 MARGIN = 40  # points (the writer draws at 72 dpi: one unit is one point)
 FOOTER = 24
@@ -344,7 +345,15 @@ def models_note(sheet: Sheet, report: SessionReport) -> None:
 
 
 def identity_block(sheet: Sheet, report: SessionReport) -> None:
-    """The place of the record's identities and e-signatures (drawn by the record module)."""
+    """The record's identities and e-signatures (``engine.reports.signatures``)."""
+
+    def new_page() -> float:
+        sheet.new_page()
+        return sheet.y
+
+    sheet.y = draw_record_block(
+        report, sheet.text, MARGIN, sheet.y, sheet.width, sheet.bottom, new_page
+    )
 
 
 SECTIONS: list[Callable[[Sheet, SessionReport], None]] = [
@@ -365,25 +374,13 @@ def write_pdf(
     _gui_app()
     from PySide6.QtCore import QBuffer, QIODevice
 
-    path = Path(path)
-    part = path.with_name(path.name + ".part")
-    scratch = QBuffer()
-    scratch.open(QIODevice.OpenModeFlag.WriteOnly)
     frames = key_frames_by_item or {}
-    pages = _draw(_writer(scratch, report), report, frames, None)
-    try:
-        _draw(_writer(str(part), report), report, frames, pages)
-    except OSError:
-        part.unlink(missing_ok=True)
-        raise InputError(
-            f"{path} cannot be written (the folder may not exist or be read-only)."
-        ) from None
-    try:
-        os.replace(part, path)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise InputError(f"{path} cannot be written ({exc.strerror}).") from exc
-    return path
+    buffers = [QBuffer(), QBuffer()]  # a scratch run counts the pages; the second is the file
+    for buffer in buffers:
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    pages = _draw(_writer(buffers[0], report), report, frames, None)
+    _draw(_writer(buffers[1], report), report, frames, pages)
+    return write_bytes(Path(path), bytes(buffers[1].data()))  # atomic: a failure keeps the old
 
 
 def _writer(target, report: SessionReport):

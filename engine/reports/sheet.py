@@ -5,6 +5,8 @@ from typing import Any
 
 from engine.flags import proposal_flags
 from engine.protocols import get_protocol
+from engine.recordings import check_session
+from engine.reports.signatures import record_block
 from engine.store import Store
 
 DEMO_NOTE = "demo model, trained on synthetic data — not for clinical use"
@@ -43,14 +45,19 @@ class SessionReport:
     completeness: str
     models: list[str]
     demo_models: bool
+    record: dict[str, Any] = field(default_factory=dict)  # engine.reports.signatures
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def session_report(store: Store, session_id: int) -> SessionReport:
-    """Gather the report of ``session_id``: the latest rating and proposal of every item."""
+def session_report(store: Store, session_id: int, check_files: bool = True) -> SessionReport:
+    """Gather the report of ``session_id``: the latest rating and proposal of every item.
+
+    ``check_files`` refuses a session whose videos changed since they were added."""
     summary = store.session_summary(session_id)
+    if check_files:
+        check_session(store, session_id, allow_missing=True)
     protocol = get_protocol(summary["protocol"])
     recordings = store.recordings(session_id)
     rows = []
@@ -94,4 +101,5 @@ def session_report(store: Store, session_id: int) -> SessionReport:
         completeness=summary["completeness"],
         models=models,
         demo_models=any(r.demo for r in rows),
+        record=record_block(store, session_id),
     )

@@ -1,12 +1,12 @@
 """CSV output of session reports."""
 
 import csv
-import os
 from pathlib import Path
 
-from engine.errors import InputError
+from engine.atomic import atomic_file
 from engine.reports.sheet import SessionReport
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = [
     "subject",
     "session",
@@ -48,16 +48,24 @@ def report_rows(report: SessionReport) -> list[dict]:
 
 
 def write_csv(rows: list[dict], path: Path, columns: list[str] = COLUMNS) -> Path:
-    """Write ``rows`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    part = path.with_name(path.name + ".part")
+    """Write ``rows`` atomically, every cell neutralised against formula injection."""
+    with atomic_file(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
+    return Path(path)
+
+
+def safe_cell(value):
+    """A text cell a spreadsheet would run as a formula gets a leading ``'`` (OWASP rule).
+
+    Cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are prefixed; numbers
+    (a negative number is data, not a formula) are left alone.
+    """
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
     try:
-        with open(part, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(part, path)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise InputError(f"{path} cannot be written ({exc.strerror}).") from exc
-    return path
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value

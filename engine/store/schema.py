@@ -139,5 +139,91 @@ def _v2(db: Database) -> None:
     db["models"].create_index(["protocol", "item", "name", "version"], unique=True)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+def _v3(db: Database) -> None:
+    """The audit log becomes a hash chain; ratings and the log refuse ``INSERT OR REPLACE``;
+    recordings remember their file's identity on disk.
+
+    A REPLACE deletes the old row without firing delete triggers, so a row taking an existing
+    id is refused before it is inserted (an upsert's update part meets the update trigger).
+    """
+    from engine.store.audit import rechain
+
+    db["audit_log"].add_column("prev_hash", str)
+    db["audit_log"].add_column("row_hash", str)
+    db.execute("DROP TRIGGER audit_log_no_update")
+    rechain(db)
+    db.execute(
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log are append-only'); END"
+    )
+    for table in ("ratings", "audit_log"):
+        _no_replace(db, table)
+    # The video's identity on disk when last hashed ("dev:inode:size:mtime_ns:ctime_ns").
+    db["recordings"].add_column("file_identity", str)
+
+
+def _no_replace(db: Database, table: str) -> None:
+    """Refuse a row that takes an existing id (what ``INSERT OR REPLACE`` would delete)."""
+    db.execute(
+        f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+        f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+    )
+
+
+def _v4(db: Database) -> None:
+    """User accounts, login attempts (for lockout) and e-signatures of sessions."""
+    db["users"].create(
+        {
+            "id": int,
+            "name": str,  # the login
+            "full_name": str,  # the printed name on signatures
+            "role": str,  # examiner / rater / admin
+            "password": str,  # scrypt$n$r$p$salt$hash
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name", "full_name", "role", "password", "created_at"},
+    )
+    db["users"].create_index(["name"], unique=True)
+    db["logins"].create(
+        {"id": int, "name": str, "at": str, "ok": int}, pk="id", not_null={"name", "at", "ok"}
+    )
+    db["logins"].create_index(["name"])
+    db["signatures"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "user_id": int,
+            "printed_name": str,
+            "meaning": str,  # reviewed / approved
+            "signed_at": str,
+            "content_sha256": str,
+            "audit_head": str,  # "id:hash" of the audit log when signed
+            "voided_at": str,
+            "voided_by": str,
+            "void_reason": str,
+        },
+        pk="id",
+        not_null={"session_id", "user_id", "printed_name", "meaning", "signed_at"},
+        foreign_keys=[("session_id", "sessions", "id"), ("user_id", "users", "id")],
+    )
+    db["signatures"].create_index(["session_id"])
+    # A signature is never deleted or rewritten; voiding fills the void columns once.
+    db.execute(
+        "CREATE TRIGGER signatures_no_delete BEFORE DELETE ON signatures "
+        "BEGIN SELECT RAISE(ABORT, 'signatures are kept'); END"
+    )
+    immutable = ("session_id", "user_id", "printed_name", "meaning", "signed_at",
+                 "content_sha256", "audit_head")  # fmt: skip
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in immutable)
+    db.execute(
+        "CREATE TRIGGER signatures_void_once BEFORE UPDATE ON signatures "
+        f"WHEN OLD.voided_at IS NOT NULL OR {changed} "
+        "BEGIN SELECT RAISE(ABORT, 'a signature can only be voided, once'); END"
+    )
+    _no_replace(db, "signatures")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,7 +6,7 @@ append-only: the latest rating of a recording is its current grade, earlier ones
 
 import getpass
 import json
-import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,10 +18,11 @@ from sqlite_utils import Database
 from engine.errors import InputError, NotFoundError
 from engine.paths import database_path
 from engine.protocols import Protocol, get_protocol
-from engine.store.db import backup, connect, schema_version, write
+from engine.store import audit, signatures, users
+from engine.store.db import backup, connect, integrity_problems, schema_version, write
+from engine.store.values import iso_date, lookalike_key, subject_code, text
 
 MODEL_STATUSES = ("candidate", "active", "retired")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def now() -> str:
@@ -33,22 +34,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _text(value: str | None, what: str, required: bool = False, limit: int = 200) -> str | None:
-    """A user-typed value, stripped; refused when empty (if required), too long or with controls."""
-    if value is None:
-        if required:
-            raise InputError(f"The {what} is required.")
-        return None
-    value = value.strip()
-    if required and not value:
-        raise InputError(f"The {what} must not be empty.")
-    if len(value) > limit:
-        raise InputError(f"The {what} is longer than {limit} characters.")
-    if _CONTROL.search(value):
-        raise InputError(f"The {what} contains control characters.")
-    return value
 
 
 @dataclass
@@ -68,6 +53,14 @@ class Store:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else database_path()
         self.db: Database = connect(self.path)
+        self.user: dict[str, Any] | None = None
+        login = users.process_login()
+        if login is not None:
+            try:
+                self.login(login[0], login[1]())
+            except BaseException:
+                self.close()
+                raise
 
     def close(self) -> None:
         self.db.close()
@@ -78,9 +71,88 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # -- users ---------------------------------------------------------------------------------
+    def has_users(self) -> bool:
+        return self.db["users"].count > 0
+
+    def add_user(self, name: str, role: str, password: str, full_name: str | None = None):
+        """A new account. The first one needs no login and must be an admin; later ones are
+        added by a logged-in admin."""
+        name = subject_code(name)  # the same safe characters as a subject code
+        if role not in users.ROLES:
+            raise InputError(f"A role is one of {', '.join(users.ROLES)}.")
+        if self.has_users():
+            users.check_role(self.current_user(), ("admin",), "add users")
+        elif role != "admin":
+            raise InputError("The first account must be an admin (it adds the others).")
+        if self._find("users", "name = ?", [name]):
+            raise InputError(f"There is already a user {name!r}.")
+        row = {
+            "name": name,
+            "full_name": text(full_name or name, "printed name", required=True, limit=100),
+            "role": role,
+            "password": users.hash_password(password),
+            "created_at": now(),
+        }
+        stored = self._insert("users", row, self.user["name"] if self.user else name)
+        return {k: v for k, v in stored.items() if k != "password"}
+
+    def users(self) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in u.items() if k != "password"}
+            for u in self.db["users"].rows_where(order_by="name")
+        ]
+
+    def login(self, name: str, password: str) -> dict[str, Any]:
+        """Check the password (five failures in a row lock the account for 15 minutes)."""
+        self.user = None
+        name = unicodedata.normalize("NFC", name.strip())
+        attempts = list(
+            self.db["logins"].rows_where("name = ?", [name], order_by="id desc", limit=10)
+        )
+        until = users.locked_until(attempts)
+        if until is not None:
+            raise users.LoginError(
+                f"The account {name!r} is locked after {users.MAX_FAILURES} failed logins, "
+                f"until {until:%H:%M} UTC."
+            )
+        user = self._find("users", "name = ?", [name])
+        ok = user is not None and users.password_matches(password, user["password"])
+        with write(self.db):
+            self.db["logins"].insert({"name": name, "at": now(), "ok": int(ok)})
+        if not ok:
+            raise users.LoginError("The user name or password is wrong.")
+        self.user = user
+        return user
+
+    def current_user(self) -> dict[str, Any]:
+        """The logged-in user; a sentence saying how to log in when there is none."""
+        if self.user is None and not self.has_users():
+            raise InputError(
+                "This record has no user accounts yet; add the first (an admin) with "
+                "`aqa user add NAME --role admin`."
+            )
+        if self.user is None:
+            raise InputError(
+                "This record has user accounts: log in to change it (aqa --user NAME, or "
+                "AQA_USER; the password is asked, or read from --password-stdin or AQA_PASSWORD)."
+            )
+        return self.user
+
+    def _actor(self, given: str | None = None) -> str:
+        """Who a write is recorded under: the logged-in user; without accounts (a single-user
+        record) the label given or the computer's login name."""
+        if self.user is not None:
+            return self.user["name"]
+        if self.has_users():
+            return self.current_user()["name"]
+        return given or default_actor()
+
     # -- audit ---------------------------------------------------------------------------------
     def _audit(self, actor: str, action: str, table: str, row_id: int, old=None, new=None) -> None:
-        self.db["audit_log"].insert(
+        """Chain an audit row (call inside the write transaction that makes the change)."""
+        audit.append(
+            self.db,
             {
                 "at": now(),
                 "actor": actor,
@@ -89,18 +161,25 @@ class Store:
                 "row_id": row_id,
                 "old_value": None if old is None else json.dumps(old, ensure_ascii=False),
                 "new_value": None if new is None else json.dumps(new, ensure_ascii=False),
-            }
+            },
         )
 
     def _insert(
-        self, table: str, row: dict[str, Any] | Callable[[], dict[str, Any]], actor: str
+        self,
+        table: str,
+        row: dict[str, Any] | Callable[[], dict[str, Any]],
+        actor: str | None = None,
+        session_id: int | None = None,
     ) -> dict[str, Any]:
         """Insert ``row`` and its audit entry in one transaction; returns the stored row.
 
         ``row`` may be a function, called inside the transaction, for values that depend on what
-        is stored (a version number).
-        """
+        is stored (a version number). ``session_id``: the row belongs to that session, refused
+        while the session is signed."""
+        actor = self._actor(actor)
         with write(self.db):
+            if session_id is not None:
+                self._check_unlocked(session_id)
             if callable(row):
                 row = row()
             row_id = self.db[table].insert(row).last_pk
@@ -120,7 +199,7 @@ class Store:
         notes: str | None = None,
         actor: str | None = None,
     ) -> dict[str, Any]:
-        code = _text(code, "subject code", required=True, limit=64)
+        code = subject_code(code)
         if birth_year is not None and not 1900 <= birth_year <= date.today().year:
             raise InputError(f"Birth year {birth_year} is not plausible.")
         if self._find("subjects", "code = ?", [code]):
@@ -128,17 +207,27 @@ class Store:
         row = {
             "code": code,
             "birth_year": birth_year,
-            "sex": _text(sex, "sex", limit=16),
-            "notes": _text(notes, "notes", limit=2000),
+            "sex": text(sex, "sex", limit=16),
+            "notes": text(notes, "notes", limit=2000),
             "created_at": now(),
         }
-        return self._insert("subjects", row, actor or default_actor())
+        return self._insert("subjects", row, actor)
 
     def subject(self, code: str) -> dict[str, Any]:
+        code = unicodedata.normalize("NFC", code)
         found = self._find("subjects", "code = ?", [code])
         if not found:
             raise NotFoundError(f"There is no subject with the code {code!r}.")
         return found
+
+    def lookalikes(self, code: str) -> list[str]:
+        """Existing codes that look like ``code`` but are not it (to warn before a mix-up)."""
+        key = lookalike_key(code)
+        return [
+            s["code"]
+            for s in self.subjects()
+            if s["code"] != code and lookalike_key(s["code"]) == key
+        ]
 
     def subjects(self) -> list[dict[str, Any]]:
         return list(self.db["subjects"].rows_where(order_by="code"))
@@ -155,20 +244,16 @@ class Store:
     ) -> dict[str, Any]:
         subject = self.subject(subject_code)
         get_protocol(protocol)
-        when = on or date.today().isoformat()
-        try:
-            date.fromisoformat(when)
-        except ValueError:
-            raise InputError(f"The date {when!r} is not a date like 2026-03-31.") from None
+        when = iso_date(on) if on is not None else date.today().isoformat()
         row = {
             "subject_id": subject["id"],
             "protocol": protocol,
             "date": when,
-            "examiner": _text(examiner, "examiner name", limit=100),
-            "notes": _text(notes, "notes", limit=2000),
+            "examiner": text(examiner, "examiner name", limit=100),
+            "notes": text(notes, "notes", limit=2000),
             "created_at": now(),
         }
-        return self._insert("sessions", row, actor or examiner or default_actor())
+        return self._insert("sessions", row, actor)
 
     def session(self, session_id: int) -> dict[str, Any]:
         found = self._find("sessions", "id = ?", [session_id])
@@ -194,19 +279,41 @@ class Store:
         media: dict[str, Any],
         view: str | None = None,
         actor: str | None = None,
+        identity: str | None = None,
     ) -> dict[str, Any]:
+        """``identity``: the file's identity on disk taken before it was hashed (else now)."""
         session = self.session(session_id)
         get_protocol(session["protocol"]).item(item)
         row = {
             "session_id": session_id,
             "item": item,
-            "view": _text(view, "view", limit=40),
+            "view": text(view, "view", limit=40),
             "path": str(Path(path).resolve()),
             "sha256": sha256,
             "media": json.dumps(media, ensure_ascii=False),
             "created_at": now(),
+            "file_identity": identity or _identity(path),
         }
-        return self._insert("recordings", row, actor or default_actor())
+        return self._insert("recordings", row, actor, session_id=session_id)
+
+    def set_recording_file(
+        self, recording_id: int, path: Path, identity: str, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Record where the recording's (unchanged) video is now and its identity on disk."""
+        change = {"path": str(Path(path).resolve()), "file_identity": identity}
+        actor = self._actor(actor)
+        with write(self.db):
+            old = self.recording(recording_id)
+            self.db["recordings"].update(recording_id, change)
+            self._audit(
+                actor,
+                "relink" if change["path"] != old["path"] else "reidentify",
+                "recordings",
+                recording_id,
+                {k: old[k] for k in change},
+                change,
+            )
+        return self.recording(recording_id)
 
     def recording(self, recording_id: int) -> dict[str, Any]:
         found = self._find("recordings", "id = ?", [recording_id])
@@ -221,11 +328,11 @@ class Store:
     def add_extraction(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
         self.recording(recording_id)
         row = {**row, "recording_id": recording_id, "created_at": now()}
-        return self._insert("extractions", row, actor or default_actor())
+        return self._insert("extractions", row, actor)
 
     def add_assessment(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
         """Store a model proposal; ``grade_probs`` (list) and ``details`` (dict) become JSON."""
-        self.recording(recording_id)
+        session_id = self.recording(recording_id)["session_id"]
         row = {
             **row,
             "grade_probs": json.dumps([float(p) for p in row["grade_probs"]]),
@@ -233,7 +340,7 @@ class Store:
             "recording_id": recording_id,
             "created_at": now(),
         }
-        return _decoded(self._insert("assessments", row, actor or "model"))
+        return _decoded(self._insert("assessments", row, actor or "model", session_id=session_id))
 
     def assessments(self, recording_id: int) -> list[dict[str, Any]]:
         rows = self.db["assessments"].rows_where("recording_id = ?", [recording_id], order_by="id")
@@ -297,7 +404,7 @@ class Store:
             ).fetchone()[0]
             return {**row, "version": (previous or 0) + 1}
 
-        stored = _model(self._insert("models", numbered, actor or default_actor()))
+        stored = _model(self._insert("models", numbered, actor))
         if status != "candidate":
             stored = self.set_model_status(stored["id"], status, actor)
         return stored
@@ -329,9 +436,9 @@ class Store:
         """Activate (retiring the model that was active for the item) or retire a model."""
         if status not in MODEL_STATUSES:
             raise InputError(f"A model status is one of {', '.join(MODEL_STATUSES)}.")
-        model = self.model(model_id)
-        actor = actor or default_actor()
+        actor = self._actor(actor)
         with write(self.db):
+            model = self.model(model_id)
             if status == "active":
                 for other in self.models(model["protocol"], model["item"]):
                     if other["status"] == "active" and other["id"] != model_id:
@@ -351,23 +458,25 @@ class Store:
         return self.model(model_id)
 
     # -- ratings -------------------------------------------------------------------------------
-    def rate(
-        self, recording_id: int, grade: float, rater: str, reason: str | None = None
-    ) -> dict[str, Any]:
-        """Append a clinician grade; the grade must fit the recording's protocol item."""
+    def rate(self, recording_id: int, grade: float, reason: str | None = None) -> dict[str, Any]:
+        """Append a clinician grade under the logged-in user (a rater or admin); the grade must
+        fit the recording's protocol item and the session must not be signed."""
         recording = self.recording(recording_id)
         item = self._protocol_of(recording).item(recording["item"])
         grade = item.check_value(grade)
-        rater = _text(rater, "rater name", required=True, limit=100)
-        previous = self.current_rating(recording_id)
+        if self.has_users():
+            users.check_role(self.current_user(), users.RATING_ROLES, "rate")
+        rater = self._actor()
         row = {
             "recording_id": recording_id,
             "grade": grade,
             "rater": rater,
-            "reason": _text(reason, "reason", limit=2000),
+            "reason": text(reason, "reason", limit=2000),
             "created_at": now(),
         }
         with write(self.db):
+            self._check_unlocked(recording["session_id"])
+            previous = self.current_rating(recording_id)
             row_id = self.db["ratings"].insert(row).last_pk
             stored = self.db["ratings"].get(row_id)
             self._audit(rater, "rate", "ratings", row_id, old=previous, new=stored)
@@ -385,6 +494,66 @@ class Store:
             )
         )
         return rows[0] if rows else None
+
+    # -- signatures ----------------------------------------------------------------------------
+    def sign(self, session_id: int, meaning: str, password: str) -> dict[str, Any]:
+        """Sign the session as the logged-in user, who gives the password again; the session's
+        videos are checked first and the signature locks the session."""
+        from engine.recordings import check_session
+
+        if meaning not in signatures.MEANINGS:
+            raise InputError(f"A signature means one of: {', '.join(signatures.MEANINGS)}.")
+        self.session(session_id)
+        user = self.login(self.current_user()["name"], password)
+        check_session(self, session_id)
+        with write(self.db):
+            if any(
+                s["user_id"] == user["id"] and s["meaning"] == meaning
+                for s in signatures.valid(self.db, session_id)
+            ):
+                raise InputError(f"You have already signed session {session_id} as {meaning}.")
+            head_id, head_hash = audit.head(self.db)
+            row = {
+                "session_id": session_id,
+                "user_id": user["id"],
+                "printed_name": user["full_name"],
+                "meaning": meaning,
+                "signed_at": now(),
+                "content_sha256": signatures.content_sha256(self.db, session_id),
+                "audit_head": f"{head_id}:{head_hash}",
+            }
+            row_id = self.db["signatures"].insert(row).last_pk
+            stored = self.db["signatures"].get(row_id)
+            self._audit(user["name"], "sign", "signatures", row_id, new=stored)
+        return stored
+
+    def unlock(self, session_id: int, reason: str) -> list[dict[str, Any]]:
+        """An admin unlocks a signed session with a reason: its signatures become void."""
+        users.check_role(self.current_user(), ("admin",), "unlock a signed session")
+        reason = text(reason, "reason", required=True, limit=2000)
+        actor = self._actor()
+        with write(self.db):
+            voided = signatures.valid(self.db, session_id)
+            if not voided:
+                raise InputError(f"Session {session_id} is not signed.")
+            change = {"voided_at": now(), "voided_by": actor, "void_reason": reason}
+            for sig in voided:
+                self.db["signatures"].update(sig["id"], change)
+                self._audit(actor, "void", "signatures", sig["id"], {"voided_at": None}, change)
+        return [self.db["signatures"].get(s["id"]) for s in voided]
+
+    def signatures(self, session_id: int) -> list[dict[str, Any]]:
+        """Every signature of the session, void ones included, oldest first."""
+        return list(self.db["signatures"].rows_where("session_id = ?", [session_id], order_by="id"))
+
+    def _check_unlocked(self, session_id: int) -> None:
+        valid = signatures.valid(self.db, session_id)
+        if valid:
+            last = valid[-1]
+            raise InputError(
+                f"Session {session_id} is signed ({last['meaning']} by {last['printed_name']}, "
+                f"{last['signed_at'][:16]}) and locked; an admin must unlock it with a reason first."
+            )
 
     # -- summaries -----------------------------------------------------------------------------
     def session_summary(self, session_id: int) -> dict[str, Any]:
@@ -447,12 +616,18 @@ class Store:
         }
 
     def check(self) -> list[str]:
-        """Problems found by SQLite's integrity and foreign-key checks (empty when healthy)."""
-        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check").fetchall()]
-        problems = [p for p in problems if p != "ok"]
-        for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check").fetchall():
-            problems.append(f"{table} row {rowid} points to a missing {parent} row")
-        return problems
+        """Problems found by SQLite's integrity and foreign-key checks and by ``verify``."""
+        problems = integrity_problems(self.db)
+        return problems or self.verify()
+
+    def verify(self) -> list[str]:
+        """Breaks in the audit chain, rows that differ from their audit history, and valid
+        signatures whose session content changed."""
+        return audit.verify(self.db) + signatures.verify(self.db)
+
+    def audit_head(self) -> tuple[int, str]:
+        """(id, hash) of the last audit row: note it to detect a history rewritten later."""
+        return audit.head(self.db)
 
     def backup(self, target: Path) -> Path:
         return backup(self.db, target)
@@ -464,6 +639,15 @@ class Store:
 
     def _protocol_of(self, recording: dict[str, Any]) -> Protocol:
         return get_protocol(self.session(recording["session_id"])["protocol"])
+
+
+def _identity(path: Path) -> str | None:
+    from engine.hashing import file_identity
+
+    try:
+        return file_identity(path)
+    except OSError:
+        return None
 
 
 def _model(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""The record in the desktop app: the login at start and "Sign session…".
+
+(In a file of its own that runs before any test draws a PDF: the PDF writer makes a
+QGuiApplication when none exists, and widgets need a QApplication.)"""
+
+import pytest
+from test_record_signatures import record  # noqa: F401  (the fixture)
+
+from engine.store import Store
+
+
+@pytest.mark.usefixtures("record")
+def test_gui_login_at_start_and_sign_session(qtbot, monkeypatch):
+    """The login dialog (wrong password: the engine's sentence, then a login) and Sign session…
+    on the main window; the session is then locked for the window's rating too."""
+    from PySide6.QtWidgets import QDialog
+
+    import app.sign_dialog
+    from app.login import LoginDialog
+    from app.main_window import MainWindow
+
+    monkeypatch.delenv("AQA_USER")
+    monkeypatch.delenv("AQA_PASSWORD")
+    with Store() as store:
+        dialog = LoginDialog(store)
+        qtbot.addWidget(dialog)
+        dialog.name.setText("boss")
+        dialog.password.setText("nope")
+        dialog.try_login()
+        assert "password is wrong" in dialog.message.text() and store.user is None
+        dialog.password.setText("boss-pw")
+        dialog.try_login()
+        assert dialog.result() == QDialog.DialogCode.Accepted and store.user["name"] == "boss"
+        window = MainWindow(store)
+        qtbot.addWidget(window)
+        window.tree.select("session", 1)
+        monkeypatch.setattr(app.sign_dialog.SignDialog, "exec", lambda self: 1)
+        monkeypatch.setattr(
+            app.sign_dialog.SignDialog,
+            "values",
+            lambda self: {"meaning": "approved", "password": "boss-pw"},
+        )
+        window.sign_session()
+        (sig,) = store.signatures(1)
+        assert sig["printed_name"] == "Dr Boss" and sig["voided_at"] is None
+        errors = []
+        monkeypatch.setattr("app.main_window.show_error", lambda parent, text: errors.append(text))
+        window.tree.select("recording", 1)
+        window.confirm_grade(1, "")
+        assert errors and "is signed (approved by Dr Boss" in errors[0]
+        window.close()
+    from engine.store.users import forget_login
+
+    forget_login()
