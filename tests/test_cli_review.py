@@ -32,7 +32,7 @@ def test_extract_grade_measure_reuse_the_items_recording(capsys, demo_clip, pose
     session = new_session(capsys)
     code, out, _ = run(capsys, "recording", "add", session, demo_clip, "--item", ITEM)
     assert code == 0 and "recording 1 added" in out
-    assert run(capsys, "rate", 1, 3, "--rater", "Dr A")[0] == 0
+    assert run(capsys, "rate", 1, 3)[0] == 0
     code, out, _ = run(
         capsys, "recording", "add", session, demo_clip, "--item", ITEM, "--view", "x"
     )
@@ -46,10 +46,10 @@ def test_extract_grade_measure_reuse_the_items_recording(capsys, demo_clip, pose
     assert code == 0 and "recording 1 of session 1" in out
     code, out, _ = run(capsys, "recording", "list", "--session", session, "--json")
     assert [r["id"] for r in json.loads(out)] == [1]
-    assert run(capsys, "rate", 1, 2, "--rater", "Dr B")[0] == 0
+    assert run(capsys, "rate", 1, 2)[0] == 0
     code, out, _ = run(capsys, "session", "show", session, "--json")
     row = next(i for i in json.loads(out)["items"] if i["item"] == ITEM)
-    assert (row["recordings"], row["grade"], row["rater"]) == (1, 2, "Dr B")
+    assert (row["recordings"], row["grade"]) == (1, 2) and row["rater"]
     assert row["proposal_grade"] is not None and isinstance(row["flags"], list)
 
 
@@ -66,7 +66,7 @@ def test_flags_with_reasons_from_a_damaged_video(capsys, demo_clip, pose_models,
     code, out, _ = run(capsys, "session", "show", session)
     assert "⚠ Arm raise / duration: Damaged video" in out
     code, out, _ = run(capsys, "recording", "list")
-    assert "⚠ differs from measurement, damaged video" in out
+    assert "⚠ differs from measurement" in out and "damaged video" in out
     assert "⚠ recording 1: Damaged video" in out
 
 

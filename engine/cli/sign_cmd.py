@@ -6,12 +6,14 @@ from engine.store.signatures import MEANINGS
 
 def register(sub) -> None:
     sign = sub.add_parser("sign", help="sign a session (the password is asked again)")
-    sign.add_argument("session", type=int)
-    sign.add_argument("--meaning", required=True, choices=MEANINGS)
+    sign.add_argument("session", type=int, help="session id (see `aqa session list`)")
+    sign.add_argument(
+        "--meaning", required=True, choices=MEANINGS, help="what the signature attests"
+    )
     sign.set_defaults(func=run_sign)
     unlock = sub.add_parser("unlock", help="admin: unlock a signed session (voids its signatures)")
-    unlock.add_argument("session", type=int)
-    unlock.add_argument("--reason", required=True)
+    unlock.add_argument("session", type=int, help="session id")
+    unlock.add_argument("--reason", required=True, help="why it is unlocked (kept in the history)")
     unlock.set_defaults(func=run_unlock)
 
 

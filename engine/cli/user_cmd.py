@@ -10,7 +10,9 @@ def register(sub) -> None:
     user_sub = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = user_sub.add_parser("add", help="add an account (an admin adds; the first needs none)")
     add.add_argument("name", help="login: letters, digits, '-', '_' and '.'")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--role", required=True, choices=ROLES, help="what the user may do (admin adds users)"
+    )
     add.add_argument("--full-name", help="the printed name on signatures (default: the login)")
     add.add_argument(
         "--password-stdin",
@@ -19,7 +21,7 @@ def register(sub) -> None:
         help="read the new password from stdin (after the admin's own, if one is read)",
     )
     ls = user_sub.add_parser("list", help="all accounts (no password hashes)")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print JSON")
     user.set_defaults(func=run)
 
 
