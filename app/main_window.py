@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
     def edit_settings(self) -> None:
         dialog, job = self.settings_dialog()
         dialog.exec()
-        if job is not None:
+        if job is not None and job in self.jobs.jobs:  # a finished job drops its connections
             job.signals.finished.disconnect(dialog.show_devices)
         dialog.deleteLater()
 
