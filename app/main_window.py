@@ -373,21 +373,21 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a session to export.")
         return session_id
 
-    def export_pdf(self) -> None:
+    def export_pdf(self) -> Job | None:
+        """Write the session's PDF report in the worker (its key frames are decoded there)."""
         session_id = self._session_to_export()
         if session_id is None:
-            return
+            return None
         target = self._save_name("Session report", "PDF (*.pdf)")
-        if target:
-            self._try(lambda: self.write_report(session_id, target))
-
-    def write_report(self, session_id: int, target: Path) -> Path:
-        from engine.reports.key_frames import session_key_frames
-        from engine.reports.pdf import write_pdf
-        from engine.reports.sheet import session_report
-
-        report = session_report(self.store, session_id)
-        return write_pdf(report, target, session_key_frames(self.store, session_id))
+        if target is None:
+            return None
+        job = Job(
+            "Writing the session report", work.write_report, self.store.path, session_id, target
+        )
+        job.signals.finished.connect(
+            lambda path: self.status_text.setText(f"Report written: {path}")
+        )
+        return self.submit(job)
 
     def export_csv(self) -> None:
         session_id = self._session_to_export()

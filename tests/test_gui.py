@@ -323,3 +323,27 @@ def test_missing_weight_file_is_a_dialog_and_the_rest_is_extracted(
         pass
     assert str(gone) in dialogs[-1] and "\n" not in dialogs[-1]
     assert "motion" in window.timeline.plots and "angle (°)" not in window.timeline.plots
+
+
+def test_pdf_report_is_written_by_the_worker(window, qtbot, demo_clip, pose_models, tmp_path):
+    """File > Export > Session report: the PDF and its key frame (decoded from the video) are
+    made in the worker process while the window stays live (they ran on the GUI thread)."""
+    import subprocess
+
+    session, rec = session_with(window.store, demo_clip)
+    reload(window, "recording", rec["id"])
+    with qtbot.waitSignal(window.extract_selected().signals.finished, timeout=300_000):
+        pass
+    window.jobs.wait(30_000)
+    target = tmp_path / "report.pdf"
+    qtbot.wait(50)
+    window.tree.select("session", session["id"])
+    window._save_name = lambda *_: target
+    job = window.export_pdf()
+    assert job is not None, "the report was written on the GUI thread"
+    assert not target.exists()
+    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+        pass
+    assert window.status_text.text() == f"Report written: {target}"
+    images = subprocess.run(["pdfimages", "-list", str(target)], capture_output=True, text=True)
+    assert len(images.stdout.strip().splitlines()) >= 3  # header, rule, the key frame
