@@ -33,6 +33,7 @@ from engine.recordings import import_recording
 from engine.store import Store
 
 log = logging.getLogger(__name__)
+LAST_PLACE, LAST_FRAME = "last/place", "last/frame"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
@@ -66,9 +67,10 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter()
         for widget in (self.tree, centre, right):
             self.splitter.addWidget(widget)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setSizes([300, 760, 380])
-        centre.setSizes([500, 330])
+        for index, factor in enumerate((1, 4, 1)):
+            self.splitter.setStretchFactor(index, factor)
+        self.splitter.setSizes([330, 700, 400])  # in proportion: 1366 px wide fits the same
+        centre.setSizes([460, 300])
         self.setCentralWidget(self.splitter)
 
         self.progress = QProgressBar()
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
             if state is not None:
                 splitter.restoreState(state)
         self.tree.reload()
+        self._restore_place()
 
     # -- menus and keys ------------------------------------------------------------------------
     def _menus(self) -> None:
@@ -525,7 +528,21 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             self.import_video(Path(url.toLocalFile()))
 
+    def _restore_place(self) -> None:
+        """Select the session or recording shown when the app was last closed, at its frame."""
+        kind, row_id = self.settings.qt.value(LAST_PLACE, ["", 0])[:2] or ("", 0)
+        if kind not in ("session", "recording"):
+            return
+        self.tree.select(kind, int(row_id))
+        if kind == "recording" and self.recording_id == int(row_id):
+            self.video.seek(int(self.settings.qt.value(LAST_FRAME, 0)))
+
     def closeEvent(self, event) -> None:
+        # Where the user was, for the next start (QSettings directly: these are not options).
+        place = self.tree.current_key()
+        if place is not None:
+            self.settings.qt.setValue(LAST_PLACE, list(place))
+            self.settings.qt.setValue(LAST_FRAME, max(self.video.index, 0))
         self.jobs.cancel_all()
         self.jobs.wait(5000)
         self.video.close_video()
