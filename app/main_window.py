@@ -228,18 +228,22 @@ class MainWindow(QMainWindow):
             self.tree.reload()
 
     def compare(self) -> None:
-        """Open the coach view with the selected recording and one the user picks."""
+        """Open the coach view with the selected recording and one of the same item."""
         if self.recording_id is None:
             show_error(self, "Select the first recording to compare.")
             return
+        first = self.store.recording(self.recording_id)
+        protocol = self.store.session(first["session_id"])["protocol"]
         choices = {
-            f"#{r['id']} {r['item']} — {Path(r['path']).name}": r
+            f"#{r['id']} {self._describe(r)} — {Path(r['path']).name}": r
             for s in self.store.sessions()
+            if s["protocol"] == protocol
             for r in self.store.recordings(s["id"])
-            if r["id"] != self.recording_id
+            if r["id"] != first["id"] and r["item"] == first["item"]
         }
         if not choices:
-            show_error(self, "Import a second recording to compare with.")
+            name = get_protocol(protocol).item(first["item"]).name
+            show_error(self, f"Import a second recording of {name} to compare with.")
             return
         name, ok = QInputDialog.getItem(
             self, "Compare", "Second recording:", list(choices), 0, False
@@ -247,14 +251,33 @@ class MainWindow(QMainWindow):
         if ok:
             self.open_coach_view(self.recording_id, choices[name]["id"])
 
+    def _describe(self, recording: dict) -> str:
+        """Subject, item and date of a recording, as the coach view labels it."""
+        session = self.store.session(recording["session_id"])
+        subject = self.store.db["subjects"].get(session["subject_id"])["code"]
+        item = get_protocol(session["protocol"]).item(recording["item"])
+        return f"{subject}, {item.name}, {session['date']}"
+
     def open_coach_view(self, first: int, second: int) -> CoachView | None:
+        """Recordings of one item side by side; other pairs are refused with a sentence."""
         rows = [self.store.recording(first), self.store.recording(second)]
+        sessions = [self.store.session(r["session_id"]) for r in rows]
+        items = [get_protocol(s["protocol"]).item(r["item"]) for s, r in zip(sessions, rows)]
+        if (sessions[0]["protocol"], rows[0]["item"]) != (sessions[1]["protocol"], rows[1]["item"]):
+            show_error(
+                self,
+                f"Only recordings of one item can be compared: A is {items[0].name} "
+                f"({items[0].low:g}–{items[0].high:g}), B is {items[1].name} "
+                f"({items[1].low:g}–{items[1].high:g}).",
+            )
+            return None
         view = CoachView()
         try:
             view.open(rows[0]["path"], rows[1]["path"])
         except AqaError as exc:
             show_error(self, str(exc))
             return None
+        view.set_labels(*(self._describe(r) for r in rows))
         for side, row in zip((view.left, view.right), rows, strict=True):
             if self.store.recording_status(row["id"])["extracted"]:
                 job = self._tracks_job(row, "Loading the tracks of")
@@ -262,7 +285,7 @@ class MainWindow(QMainWindow):
                 self.submit(job)
         assessments = [self.store.latest_assessment(r["id"]) for r in rows]
         if all(assessments):
-            view.show_scores(*assessments, *(segment_rows(a)[2] for a in assessments))
+            view.show_scores(*assessments, *(segment_rows(a) for a in assessments))
         self.coach_view = view
         view.resize(1200, 700)
         view.show()
