@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.display_check import display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"aqa-studio: {problem}", file=sys.stderr)
+        return 2
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox

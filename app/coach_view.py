@@ -1,9 +1,13 @@
 """Coach view: two recordings side by side with synchronised playback.
 
 Synchronised by time (both start at 0 s) or by aligned start (each from its own marked start,
-e.g. the first motion); the scores and distributions of both are shown with their difference.
+e.g. the first motion). A and B are labelled with subject, item and date; the scores and
+distributions of both are shown with their difference, and the per-segment difference of the
+contributions as bars over A's segment times in seconds. Only recordings of one item (one
+grade scale) are compared.
 """
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -40,10 +44,14 @@ class CoachView(QWidget):
         self.slider.sliderMoved.connect(lambda v: self.seek(v / 1000 * self.duration()))
         self.scores = QLabel("")
         self.scores.setWordWrap(True)
+        self.labels = [QLabel("A"), QLabel("B")]
+        for label in self.labels:
+            label.setStyleSheet("font-weight: bold;")
         self.chart = pg.PlotWidget()
         self.chart.setMaximumHeight(180)
-        self.chart.setLabel("bottom", "segment")
+        self.chart.setLabel("bottom", "time in A (s)")
         self.chart.setLabel("left", "contribution A − B")
+        self.chart.getAxis("bottom").enableAutoSIPrefix(False)
         self.distributions = pg.PlotWidget()
         self.distributions.setMaximumHeight(180)
         self.distributions.setMaximumWidth(420)
@@ -53,8 +61,11 @@ class CoachView(QWidget):
             chart.getAxis("left").enableAutoSIPrefix(False)
 
         videos = QHBoxLayout()
-        videos.addWidget(self.left)
-        videos.addWidget(self.right)
+        for label, view in zip(self.labels, (self.left, self.right), strict=True):
+            side = QVBoxLayout()
+            side.addWidget(label)
+            side.addWidget(view, 1)
+            videos.addLayout(side)
         controls = QHBoxLayout()
         for w in (self.play_button, self.mode, mark):
             controls.addWidget(w)
@@ -71,6 +82,11 @@ class CoachView(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(40)
         self.timer.timeout.connect(lambda: self.seek(self.clock + 0.04, playing=True))
+
+    def set_labels(self, a: str, b: str) -> None:
+        """What A and B are (subject, item, date)."""
+        self.labels[0].setText(f"A: {a}")
+        self.labels[1].setText(f"B: {b}")
 
     def open(self, left_path, right_path) -> None:
         self.left.open(left_path)
@@ -111,11 +127,12 @@ class CoachView(QWidget):
         self.play_button.setText("Pause both" if self.timer.isActive() else "Play both")
 
     def show_scores(self, a: dict, b: dict, segments_a=None, segments_b=None) -> None:
-        """Each side's assessment (expected score, grade) and the per-segment difference."""
+        """Each side's assessment (expected score, grade) and, given each side's segments as
+        (starts, ends, contributions) in seconds, the per-segment difference A − B."""
         self.scores.setText(
             f"A: {a['expected_score']:.2f} (grade {a['grade']:g})    "
             f"B: {b['expected_score']:.2f} (grade {b['grade']:g})    "
-            f"difference {a['expected_score'] - b['expected_score']:+.2f}"
+            f"difference A − B {a['expected_score'] - b['expected_score']:+.2f}"
         )
         self.distributions.clear()
         for shift, colour, row in ((-0.2, "#1565c0", a), (0.2, "#ef6c00", b)):
@@ -124,13 +141,20 @@ class CoachView(QWidget):
             x = [g + shift for g in grades]
             self.distributions.addItem(pg.BarGraphItem(x=x, height=probs, width=0.38, brush=colour))
         self.chart.clear()
-        if segments_a is not None and segments_b is not None:
-            n = min(len(segments_a), len(segments_b))
-            diff = [segments_a[i] - segments_b[i] for i in range(n)]
-            brushes = ["#2e7d32" if d >= 0 else "#c62828" for d in diff]
-            self.chart.addItem(
-                pg.BarGraphItem(x=list(range(n)), height=diff, width=0.8, brushes=brushes)
+        if segments_a is None or segments_b is None:
+            return
+        n = min(len(segments_a[2]), len(segments_b[2]))
+        if n == 0:
+            return
+        # Segment i of A against segment i of B, drawn over A's seconds.
+        starts, ends = np.asarray(segments_a[0][:n]), np.asarray(segments_a[1][:n])
+        diff = np.asarray(segments_a[2][:n]) - np.asarray(segments_b[2][:n])
+        brushes = ["#2e7d32" if d >= 0 else "#c62828" for d in diff]
+        self.chart.addItem(
+            pg.BarGraphItem(
+                x0=starts, x1=ends, height=diff, brushes=brushes, pen=pg.mkPen("#fafafa")
             )
+        )
 
     def _offset(self, n: int) -> float:
         return self.offsets[n] if self.mode.currentIndex() == 1 else 0.0

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from engine.flags import MARK, proposal_flags
 from engine.protocols import Item
 
-CHIP_STYLE = "border-radius: 8px; padding: 2px 8px; color: white; background: {};"
+CHIP_HTML = '<span style="color: white; background-color: {};">&nbsp;{}&nbsp;</span>'
 USED, MISSING, FLAG = "#2e7d32", "#9e9e9e", "#b71c1c"
 
 
@@ -42,7 +42,7 @@ class GradePanel(QWidget):
         self.heading = QLabel("No recording selected")
         self.heading.setWordWrap(True)
         self.chart = pg.PlotWidget()
-        self.chart.setMinimumHeight(160)
+        self.chart.setMinimumHeight(80)
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.setLabel("left", "probability")
         self.chart.setLabel("bottom", "grade")
@@ -51,7 +51,10 @@ class GradePanel(QWidget):
         self.flags = QLabel("")  # the review flags, each with its reason
         self.flags.setWordWrap(True)
         self.flags.setStyleSheet(f"color: {FLAG};")
-        self.chips = QHBoxLayout()
+        self.chips = QLabel("")  # modality chips as one wrapping line (no width of their own)
+        self.chips.setWordWrap(True)
+        self._chip_texts: list[str] = []
+        self._chip_tips: list[str] = []
         self.measurement = QLabel("")
         self.measurement.setWordWrap(True)
         self.model = QLabel("")
@@ -59,10 +62,7 @@ class GradePanel(QWidget):
 
         proposal = QGroupBox("Model proposal")
         box = QVBoxLayout(proposal)
-        for w in (self.chart, self.summary, self.flags):
-            box.addWidget(w)
-        box.addLayout(self.chips)
-        for w in (self.measurement, self.model):
+        for w in (self.chart, self.summary, self.flags, self.chips, self.measurement, self.model):
             box.addWidget(w)
 
         rating = QGroupBox("Clinician grade")
@@ -78,10 +78,18 @@ class GradePanel(QWidget):
         rbox = QVBoxLayout(rating)
         rbox.addLayout(self.buttons)
         rbox.addWidget(self.score)
-        for w in (self.reason, self.confirm, self.current):
-            rbox.addWidget(w)
+        confirm_row = QHBoxLayout()
+        confirm_row.addWidget(self.reason, 1)
+        confirm_row.addWidget(self.confirm)
+        rbox.addLayout(confirm_row)
+        rbox.addWidget(self.current)
+        for box_layout in (box, rbox):
+            box_layout.setSpacing(3)
+            box_layout.setContentsMargins(6, 4, 6, 4)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addWidget(self.heading)
         layout.addWidget(proposal)
         layout.addWidget(rating)
@@ -99,6 +107,7 @@ class GradePanel(QWidget):
         graded = bool(item and item.integer)
         for n, grade in enumerate(item.grades if graded else []):
             button = QPushButton(str(grade))
+            button.setMinimumWidth(28)  # seven to a row fit a laptop's panel
             button.setCheckable(True)
             self.group.addButton(button, grade)
             self.buttons.addWidget(button, n // 7, n % 7)
@@ -126,6 +135,7 @@ class GradePanel(QWidget):
         """An assessment row (see the store) or None."""
         self.chart.clear()
         self._clear_chips()
+        self.chart.setVisible(assessment is not None)  # no empty axes before a proposal
         if assessment is None:
             self.summary.setText("No proposal yet: extract and grade the recording.")
             self.flags.setText("")
@@ -147,6 +157,8 @@ class GradePanel(QWidget):
             self._chip(name, USED, "used")
         for name, why in details.get("modalities_missing", {}).items():
             self._chip(name, MISSING, why)
+        self.chips.setText(" ".join(self._chip_texts))
+        self.chips.setToolTip("\n".join(self._chip_tips))
         self.measurement.setText(details.get("measurement_text", ""))
         badge = "  [DEMO model — trained on synthetic data, not for clinical use]"
         self.model.setText(
@@ -174,13 +186,11 @@ class GradePanel(QWidget):
         self.reason.clear()
 
     def _chip(self, name: str, colour: str, tooltip: str) -> None:
-        chip = QLabel(name)
-        chip.setStyleSheet(CHIP_STYLE.format(colour))
-        chip.setToolTip(tooltip)
-        self.chips.addWidget(chip)
+        self._chip_texts.append(CHIP_HTML.format(colour, name))
+        self._chip_tips.append(f"{name}: {tooltip}")
 
     def _clear_chips(self) -> None:
-        while self.chips.count():
-            widget = self.chips.takeAt(0).widget()
-            if widget is not None:
-                widget.deleteLater()
+        self._chip_texts.clear()
+        self._chip_tips.clear()
+        self.chips.setText("")
+        self.chips.setToolTip("")

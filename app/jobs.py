@@ -6,6 +6,7 @@ its progress, result and errors as queued signals (the Orange3 task-state idea):
 cause arrive as one sentence, and cancelling sets the event the engine checks between frames.
 """
 
+import itertools
 import logging
 import queue
 import traceback
@@ -17,6 +18,7 @@ from app.worker import worker
 from engine.errors import AqaError, Cancelled
 
 log = logging.getLogger(__name__)
+_job_ids = itertools.count(1)
 
 
 class JobSignals(QObject):
@@ -34,6 +36,7 @@ class Job(QRunnable):
         self.title = title
         self.func, self.args, self.kwargs = func, args, kwargs
         self.signals = JobSignals()
+        self.id = next(_job_ids)
         self.cancelled = False
         self.running = False
         self.setAutoDelete(False)
@@ -44,15 +47,17 @@ class Job(QRunnable):
             worker().cancel_event.set()
 
     def run(self) -> None:
-        if self.cancelled:  # cancelled while it waited in the queue
-            self.signals.cancelled.emit()
-            return
         runner = worker()
-        self._relay(runner.messages, wait=0.0)  # left over from an earlier job
         runner.cancel_event.clear()
         self.running = True
+        # Checked after ``running`` is set: a cancel from now on sets the event the work reads,
+        # one that came before (while it waited in the queue, or just now) is seen here.
+        if self.cancelled:
+            self.running = False
+            self.signals.cancelled.emit()
+            return
         try:
-            future = runner.submit(self.func, *self.args, **self.kwargs)
+            future = runner.submit(self.func, *self.args, job_id=self.id, **self.kwargs)
             while not future.done():
                 self._relay(runner.messages, wait=0.05)
             self._relay(runner.messages, wait=0.0)
@@ -77,13 +82,15 @@ class Job(QRunnable):
             self.running = False
 
     def _relay(self, messages, wait: float) -> None:
-        """Emit the progress messages waiting in the queue (waiting up to ``wait`` s for one)."""
+        """Emit this job's progress messages waiting in the queue (waiting up to ``wait`` s for
+        one); those an earlier job left behind are dropped."""
         try:
-            fraction, stage = messages.get(timeout=wait) if wait else messages.get_nowait()
-            self.signals.progress.emit(fraction, stage)
+            message = messages.get(timeout=wait) if wait else messages.get_nowait()
             while True:
-                fraction, stage = messages.get_nowait()
-                self.signals.progress.emit(fraction, stage)
+                job_id, fraction, stage = message
+                if job_id == self.id:
+                    self.signals.progress.emit(fraction, stage)
+                message = messages.get_nowait()
         except queue.Empty:
             return
 
@@ -117,4 +124,7 @@ class JobQueue(QObject):
     def _done(self, job: Job) -> None:
         if job in self.jobs:
             self.jobs.remove(job)
+            # Its connections (lambdas holding views and results) go with it once every slot
+            # of this emission has run; kept, they would hold them for the app's lifetime.
+            job.signals.deleteLater()
         self.changed.emit()

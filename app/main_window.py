@@ -33,6 +33,7 @@ from engine.recordings import import_recording
 from engine.store import Store
 
 log = logging.getLogger(__name__)
+LAST_PLACE, LAST_FRAME = "last/place", "last/frame"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
@@ -66,9 +67,10 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter()
         for widget in (self.tree, centre, right):
             self.splitter.addWidget(widget)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setSizes([300, 760, 380])
-        centre.setSizes([500, 330])
+        for index, factor in enumerate((1, 4, 1)):
+            self.splitter.setStretchFactor(index, factor)
+        self.splitter.setSizes([330, 700, 400])  # in proportion: 1366 px wide fits the same
+        centre.setSizes([460, 300])
         self.setCentralWidget(self.splitter)
 
         self.progress = QProgressBar()
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
             if state is not None:
                 splitter.restoreState(state)
         self.tree.reload()
+        self._restore_place()
 
     # -- menus and keys ------------------------------------------------------------------------
     def _menus(self) -> None:
@@ -223,18 +226,22 @@ class MainWindow(QMainWindow):
             self.tree.reload()
 
     def compare(self) -> None:
-        """Open the coach view with the selected recording and one the user picks."""
+        """Open the coach view with the selected recording and one of the same item."""
         if self.recording_id is None:
             show_error(self, "Select the first recording to compare.")
             return
+        first = self.store.recording(self.recording_id)
+        protocol = self.store.session(first["session_id"])["protocol"]
         choices = {
-            f"#{r['id']} {r['item']} — {Path(r['path']).name}": r
+            f"#{r['id']} {self._describe(r)} — {Path(r['path']).name}": r
             for s in self.store.sessions()
+            if s["protocol"] == protocol
             for r in self.store.recordings(s["id"])
-            if r["id"] != self.recording_id
+            if r["id"] != first["id"] and r["item"] == first["item"]
         }
         if not choices:
-            show_error(self, "Import a second recording to compare with.")
+            name = get_protocol(protocol).item(first["item"]).name
+            show_error(self, f"Import a second recording of {name} to compare with.")
             return
         name, ok = QInputDialog.getItem(
             self, "Compare", "Second recording:", list(choices), 0, False
@@ -242,14 +249,33 @@ class MainWindow(QMainWindow):
         if ok:
             self.open_coach_view(self.recording_id, choices[name]["id"])
 
+    def _describe(self, recording: dict) -> str:
+        """Subject, item and date of a recording, as the coach view labels it."""
+        session = self.store.session(recording["session_id"])
+        subject = self.store.db["subjects"].get(session["subject_id"])["code"]
+        item = get_protocol(session["protocol"]).item(recording["item"])
+        return f"{subject}, {item.name}, {session['date']}"
+
     def open_coach_view(self, first: int, second: int) -> CoachView | None:
+        """Recordings of one item side by side; other pairs are refused with a sentence."""
         rows = [self.store.recording(first), self.store.recording(second)]
+        sessions = [self.store.session(r["session_id"]) for r in rows]
+        items = [get_protocol(s["protocol"]).item(r["item"]) for s, r in zip(sessions, rows)]
+        if (sessions[0]["protocol"], rows[0]["item"]) != (sessions[1]["protocol"], rows[1]["item"]):
+            show_error(
+                self,
+                f"Only recordings of one item can be compared: A is {items[0].name} "
+                f"({items[0].low:g}–{items[0].high:g}), B is {items[1].name} "
+                f"({items[1].low:g}–{items[1].high:g}).",
+            )
+            return None
         view = CoachView()
         try:
             view.open(rows[0]["path"], rows[1]["path"])
         except AqaError as exc:
             show_error(self, str(exc))
             return None
+        view.set_labels(*(self._describe(r) for r in rows))
         for side, row in zip((view.left, view.right), rows, strict=True):
             if self.store.recording_status(row["id"])["extracted"]:
                 job = self._tracks_job(row, "Loading the tracks of")
@@ -257,7 +283,7 @@ class MainWindow(QMainWindow):
                 self.submit(job)
         assessments = [self.store.latest_assessment(r["id"]) for r in rows]
         if all(assessments):
-            view.show_scores(*assessments, *(segment_rows(a)[2] for a in assessments))
+            view.show_scores(*assessments, *(segment_rows(a) for a in assessments))
         self.coach_view = view
         view.resize(1200, 700)
         view.show()
@@ -266,7 +292,7 @@ class MainWindow(QMainWindow):
     def edit_settings(self) -> None:
         dialog, job = self.settings_dialog()
         dialog.exec()
-        if job is not None:
+        if job is not None and job in self.jobs.jobs:  # a finished job drops its connections
             job.signals.finished.disconnect(dialog.show_devices)
         dialog.deleteLater()
 
@@ -371,21 +397,21 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a session to export.")
         return session_id
 
-    def export_pdf(self) -> None:
+    def export_pdf(self) -> Job | None:
+        """Write the session's PDF report in the worker (its key frames are decoded there)."""
         session_id = self._session_to_export()
         if session_id is None:
-            return
+            return None
         target = self._save_name("Session report", "PDF (*.pdf)")
-        if target:
-            self._try(lambda: self.write_report(session_id, target))
-
-    def write_report(self, session_id: int, target: Path) -> Path:
-        from engine.reports.key_frames import session_key_frames
-        from engine.reports.pdf import write_pdf
-        from engine.reports.sheet import session_report
-
-        report = session_report(self.store, session_id)
-        return write_pdf(report, target, session_key_frames(self.store, session_id))
+        if target is None:
+            return None
+        job = Job(
+            "Writing the session report", work.write_report, self.store.path, session_id, target
+        )
+        job.signals.finished.connect(
+            lambda path: self.status_text.setText(f"Report written: {path}")
+        )
+        return self.submit(job)
 
     def export_csv(self) -> None:
         session_id = self._session_to_export()
@@ -538,7 +564,21 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             self.import_video(Path(url.toLocalFile()))
 
+    def _restore_place(self) -> None:
+        """Select the session or recording shown when the app was last closed, at its frame."""
+        kind, row_id = self.settings.qt.value(LAST_PLACE, ["", 0])[:2] or ("", 0)
+        if kind not in ("session", "recording"):
+            return
+        self.tree.select(kind, int(row_id))
+        if kind == "recording" and self.recording_id == int(row_id):
+            self.video.seek(int(self.settings.qt.value(LAST_FRAME, 0)))
+
     def closeEvent(self, event) -> None:
+        # Where the user was, for the next start (QSettings directly: these are not options).
+        place = self.tree.current_key()
+        if place is not None:
+            self.settings.qt.setValue(LAST_PLACE, list(place))
+            self.settings.qt.setValue(LAST_FRAME, max(self.video.index, 0))
         self.jobs.cancel_all()
         self.jobs.wait(5000)
         self.video.close_video()

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from engine.flags import MARK, Flag, recording_flags, short_text
 from engine.store import Store
@@ -39,7 +39,12 @@ class SessionTree(QTreeWidget):
         super().__init__()
         self.store = store
         self.setHeaderLabels(["Subjects, sessions, recordings", "Status"])
-        self.setColumnWidth(0, 260)
+        # The status column keeps its full text and stays in view; long names elide instead.
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.busy: dict[int, str] = {}  # recording id -> the job running on it
         self.currentItemChanged.connect(self._selected)
 
@@ -87,6 +92,10 @@ class SessionTree(QTreeWidget):
             if self._key(node) == (kind, row_id):
                 self.setCurrentItem(node)
                 return
+
+    def current_key(self) -> tuple[str, int] | None:
+        """(kind, id) of the selected node, or None."""
+        return self._key(self.currentItem())
 
     def selected(self, kind: str) -> int | None:
         """The id of the selected node of ``kind`` or of its ancestor of that kind."""

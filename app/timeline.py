@@ -1,9 +1,10 @@
-"""Timeline plots under the video, sharing one time axis and a playhead; a click seeks."""
+"""Timeline plots under the video, sharing one time axis in seconds and a playhead; a click seeks.
+Each row's legend stands beside its plot (never over the curves) and names every curve."""
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
 
@@ -17,25 +18,35 @@ class Timeline(QWidget):
         super().__init__(parent)
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.scene().sigMouseClicked.connect(self._clicked)
+        self.empty = QLabel("No timeline yet: extract the recording (Ctrl+E).")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
+        layout.addWidget(self.empty)
         self.plots: dict[str, pg.PlotItem] = {}
+        self.legends: dict[str, pg.LegendItem] = {}
         self.playheads: list[pg.InfiniteLine] = []
+        self.clear()
 
     def clear(self) -> None:
         self.canvas.clear()
         self.plots.clear()
+        self.legends.clear()
         self.playheads.clear()
+        self.canvas.hide()
+        self.empty.show()
 
     def set_row(self, title: str, times: np.ndarray, curves: dict[str, np.ndarray]) -> None:
         """Add (or replace) a row of curves sampled at ``times`` seconds."""
+        self.empty.hide()
+        self.canvas.show()
         plot = self.plots.get(title)
         if plot is None:
             plot = self.canvas.addPlot(row=len(self.plots), col=0)
             plot.setLabel("left", title)
             plot.getAxis("left").enableAutoSIPrefix(False)  # values as they are, no "x0.001"
-            plot.addLegend(offset=(5, 5))
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
             plot.setMouseEnabled(x=True, y=False)
             first = next(iter(self.plots.values()), None)
             if first is not None:
@@ -43,13 +54,27 @@ class Timeline(QWidget):
             line = pg.InfiniteLine(0, pen=pg.mkPen("#ff6f00", width=2))
             plot.addItem(line)
             self.playheads.append(line)
-            self.plots[title] = plot
+            legend = pg.LegendItem(colCount=2, labelTextSize="8pt", verSpacing=-6)
+            self.canvas.addItem(legend, row=len(self.plots), col=1)
+            self.plots[title], self.legends[title] = plot, legend
+            self._label_time_axis()
         else:
             for item in list(plot.items):
                 if not isinstance(item, pg.InfiniteLine):
                     plot.removeItem(item)
+            self.legends[title].clear()
         for n, (name, values) in enumerate(curves.items()):
-            plot.plot(times, values, pen=pg.mkPen(COLOURS[n % len(COLOURS)]), name=name)
+            curve = plot.plot(times, values, pen=pg.mkPen(COLOURS[n % len(COLOURS)], width=2))
+            self.legends[title].addItem(curve, name)
+
+    def _label_time_axis(self) -> None:
+        """Seconds on the lowest row's axis; the rows above share it and show no tick labels."""
+        rows = list(self.plots.values())
+        for plot in rows[:-1]:
+            plot.setLabel("bottom", None)
+            plot.getAxis("bottom").setStyle(showValues=False)
+        rows[-1].getAxis("bottom").setStyle(showValues=True)
+        rows[-1].setLabel("bottom", "time (s)")
 
     def set_bars(self, title: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray):
         """A row of segment bars (e.g. each segment's contribution to the grade)."""
@@ -57,7 +82,9 @@ class Timeline(QWidget):
         plot = self.plots[title]
         centres = (np.asarray(starts) + np.asarray(ends)) / 2
         widths = np.asarray(ends) - np.asarray(starts)
-        plot.addItem(pg.BarGraphItem(x=centres, height=values, width=widths, brush="#90caf9"))
+        bars = pg.BarGraphItem(x=centres, height=values, width=widths, brush="#90caf9")
+        plot.addItem(bars)
+        self.legends[title].addItem(bars, "per segment")
 
     def set_playhead(self, seconds: float) -> None:
         for line in self.playheads:

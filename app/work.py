@@ -52,6 +52,18 @@ def train_item(db_path: Path, protocol: str, item: str, device: str, progress, c
         return train(store, protocol, item, device=device, progress=progress, cancel=cancel)
 
 
+def write_report(db_path: Path, session_id: int, target: Path, progress, cancel) -> Path:
+    """Write a session's PDF report with the key frame of each extracted item."""
+    from engine.reports.key_frames import session_key_frames
+    from engine.reports.pdf import write_pdf
+    from engine.reports.sheet import session_report
+    from engine.store import Store
+
+    with Store(db_path) as store:
+        frames = session_key_frames(store, session_id)
+        return write_pdf(session_report(store, session_id), target, frames)
+
+
 def render_overlay(video: str, target: Path, progress, cancel) -> Path:
     """Write the overlay video of a recording."""
     from engine.render import render

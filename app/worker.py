@@ -24,6 +24,7 @@ from engine.jobs import CancelToken
 
 _CONTEXT = multiprocessing.get_context("spawn")
 PROGRESS_INTERVAL_S = 0.1
+PARENT_CHECK_S = 0.5
 
 
 class Worker:
@@ -39,7 +40,8 @@ class Worker:
         """Start the process now (it imports the engine in the background)."""
         self.submit(warm_up)
 
-    def submit(self, func, *args, **kwargs) -> Future:
+    def submit(self, func, *args, job_id: int = 0, **kwargs) -> Future:
+        """Run ``func(*args, **kwargs)`` in the process; its progress messages carry ``job_id``."""
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
@@ -48,7 +50,7 @@ class Worker:
                     initializer=_init_worker,
                     initargs=(self.cancel_event, self.messages),
                 )
-            return self._executor.submit(_run, func, args, kwargs, _aqa_environment())
+            return self._executor.submit(_run, func, args, kwargs, job_id, _aqa_environment())
 
     def restart(self) -> None:
         """Drop a broken process; the next job starts a new one."""
@@ -92,25 +94,36 @@ def _init_worker(cancel_event, messages) -> None:
     global _cancel_event, _messages
     _cancel_event, _messages = cancel_event, messages
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the GUI's to handle
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
-def _run(func, args, kwargs, environment: dict[str, str]):
+def _exit_with_parent(parent: int) -> None:
+    """End this process when the GUI's has gone (killed or crashed: nobody would stop it)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _run(func, args, kwargs, job_id: int, environment: dict[str, str]):
     _apply_environment(environment)
-    return func(*args, progress=_Progress(_messages), cancel=CancelToken(_cancel_event), **kwargs)
+    progress = _Progress(_messages, job_id)
+    return func(*args, progress=progress, cancel=CancelToken(_cancel_event), **kwargs)
 
 
 class _Progress:
-    """``progress(fraction, stage)`` sent to the GUI, at most every 0.1 s per stage."""
+    """``progress(fraction, stage)`` sent to the GUI as ``(job_id, fraction, stage)``, at most
+    every 0.1 s per stage."""
 
-    def __init__(self, messages) -> None:
+    def __init__(self, messages, job_id: int) -> None:
         self.messages = messages
+        self.job_id = job_id
         self.sent: dict[str, float] = {}
 
     def __call__(self, fraction: float, stage: str) -> None:
         now = time.monotonic()
         if fraction >= 1.0 or now - self.sent.get(stage, -1.0) >= PROGRESS_INTERVAL_S:
             self.sent[stage] = now
-            self.messages.put((float(fraction), str(stage)))
+            self.messages.put((self.job_id, float(fraction), str(stage)))
 
 
 def _aqa_environment() -> dict[str, str]:

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if importlib.util.find_spec("PyInstaller") is None:
         print('build: PyInstaller is missing; run pip install -e ".[packaging]"', file=sys.stderr)
         return 2
-    problem = check_torch(args.cuda)
+    problem = check_binding() or check_torch(args.cuda)
     if problem:
         print(f"build: {problem}", file=sys.stderr)
         return 2
@@ -64,6 +64,28 @@ def main(argv: list[str] | None = None) -> int:
         for made in package(folder, name):
             print(f"build: {made} ({made.stat().st_size / 2**20:.0f} MiB)")
     return 0
+
+
+def check_binding() -> str | None:
+    """A sentence when the installed Qt binding is one pyproject.toml excludes (the bundle takes
+    whatever PySide6 the build environment has, so it must honour the same pin)."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        wanted = tomllib.load(fh)["project"]["dependencies"]
+    for text in wanted:
+        requirement = Requirement(text)
+        if requirement.name.startswith("PySide6"):
+            installed = version(requirement.name)
+            if installed not in requirement.specifier:
+                return (
+                    f"{requirement.name} {installed} is excluded by pyproject.toml "
+                    f"({requirement.specifier}); run pip install -e . to get an allowed one"
+                )
+    return None
 
 
 def check_torch(cuda: bool) -> str | None:

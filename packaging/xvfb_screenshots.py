@@ -1,9 +1,9 @@
 """Screenshots of the real window on an X server (the README's images), driven like a user would.
 
     AQA_HOME=/tmp/shots aqa demo
-    xvfb-run -s "-screen 0 1600x1000x24" python packaging/xvfb_screenshots.py OUT_DIR [VIDEO2]
+    xvfb-run -s "-screen 0 1366x768x24" python packaging/xvfb_screenshots.py OUT_DIR [VIDEO2]
 
-Runs on the xcb platform (not offscreen): opens the demo session's recording, waits for its
+Runs on the xcb platform (not offscreen), the windows filling the X screen: opens the demo session's recording, waits for its
 tracks, steps to a frame with the skeleton and flow overlays on, grabs the X screen; then grades
 again, opens the coach view against a second video (imported into the session) and the settings
 dialog with the devices found, grabbing the screen each time.
@@ -48,7 +48,8 @@ def main(out: Path, second_video: str | None) -> int:
     session = store.sessions()[0]
     first = store.recordings(session["id"])[0]
     window = MainWindow(store)
-    window.resize(1600, 1000)
+    screen = app.primaryScreen().size()
+    window.resize(screen)
     window.move(0, 0)
     window.show()
     window.tree.reload()
@@ -68,7 +69,7 @@ def main(out: Path, second_video: str | None) -> int:
         wait_for(window.grade_selected())
         view = window.open_coach_view(first["id"], second["id"])
         view.move(0, 0)
-        view.resize(1600, 1000)
+        view.resize(screen)
         view.left.seek(60)
         view.right.seek(60)
         grab(app, out / "coach-view.png")

@@ -1,6 +1,7 @@
 """The desktop app driven like a clinician and a coach would (pytest-qt, offscreen, real videos,
 real extraction and the real database)."""
 
+import numpy as np
 import pytest
 import videos
 from PySide6.QtCore import QTimer
@@ -323,3 +324,61 @@ def test_missing_weight_file_is_a_dialog_and_the_rest_is_extracted(
         pass
     assert str(gone) in dialogs[-1] and "\n" not in dialogs[-1]
     assert "motion" in window.timeline.plots and "angle (°)" not in window.timeline.plots
+
+
+def test_pdf_report_is_written_by_the_worker(window, qtbot, demo_clip, pose_models, tmp_path):
+    """File > Export > Session report: the PDF and its key frame (decoded from the video) are
+    made in the worker process while the window stays live (they ran on the GUI thread)."""
+    import subprocess
+
+    session, rec = session_with(window.store, demo_clip)
+    reload(window, "recording", rec["id"])
+    with qtbot.waitSignal(window.extract_selected().signals.finished, timeout=300_000):
+        pass
+    window.jobs.wait(30_000)
+    target = tmp_path / "report.pdf"
+    qtbot.wait(50)
+    window.tree.select("session", session["id"])
+    window._save_name = lambda *_: target
+    job = window.export_pdf()
+    assert job is not None, "the report was written on the GUI thread"
+    assert not target.exists()
+    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+        pass
+    assert window.status_text.text() == f"Report written: {target}"
+    images = subprocess.run(["pdfimages", "-list", str(target)], capture_output=True, text=True)
+    assert len(images.stdout.strip().splitlines()) >= 3  # header, rule, the key frame
+
+
+def test_coach_view_labels_refuses_and_draws_seconds(
+    window, qtbot, demo_clip, vtest_video, pose_models, dialogs, tmp_path
+):
+    """A and B named by subject, item and date; two items refused in one sentence; the
+    per-segment difference drawn as bars over the segments' seconds."""
+    import pyqtgraph as pg
+
+    store = window.store
+    session, first = session_with(store, demo_clip)
+    other = import_recording(store, session["id"], vtest_video, "sit_ups")
+    assert window.open_coach_view(first["id"], other["id"]) is None
+    assert dialogs[-1] == (
+        "Only recordings of one item can be compared: A is Head elevation (neck flexion) (0–5), "
+        "B is Sit-ups (six variants) (0–6)."
+    )
+    short = videos.clip(vtest_video, tmp_path / "vtest-3s.mp4", 3.0, 288, audio=False)
+    second = import_recording(store, session["id"], short, "head_elevation")
+    for rec in (first, second):
+        reload(window, "recording", rec["id"])
+        with qtbot.waitSignal(window.grade_selected().signals.finished, timeout=300_000):
+            pass
+    view = window.open_coach_view(first["id"], second["id"])
+    qtbot.addWidget(view)
+    date = session["date"]
+    assert view.labels[0].text() == f"A: GUI-S1, Head elevation (neck flexion), {date}"
+    assert view.labels[1].text() == f"B: GUI-S1, Head elevation (neck flexion), {date}"
+    assert view.chart.getAxis("bottom").labelText == "time in A (s)"
+    (bars,) = [i for i in view.chart.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
+    starts, ends = np.asarray(bars.opts["x0"]), np.asarray(bars.opts["x1"])
+    assert len(starts) >= 1 and starts[0] >= 0 and ends[-1] <= 3.1  # seconds of the 3-s clip A
+    assert np.all(ends - starts > 1.0)  # segments of seconds, not bars 0.8 wide at their index
+    view.close()
