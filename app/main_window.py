@@ -37,6 +37,14 @@ LAST_PLACE, LAST_FRAME = "last/place", "last/frame"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
+def model_label(model: dict) -> str:
+    """``dualalign v1 — candidate, DEMO, CV SRCC 0.806`` for the model chooser."""
+    srcc = (model.get("metrics") or {}).get("cv_srcc")
+    parts = [model["status"]] + ["DEMO"] * bool(model["demo"])
+    parts += [] if srcc is None else [f"CV SRCC {srcc:.3f}"]
+    return f"{model['name']} v{model['version']} — {', '.join(parts)}"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, store: Store, settings: Settings | None = None):
         super().__init__()
@@ -136,6 +144,7 @@ class MainWindow(QMainWindow):
         for text, slot, keys in (
             ("&Extract", self.extract_selected, "Ctrl+E"),
             ("&Grade", self.grade_selected, "Ctrl+G"),
+            ("Grade &with a model…", self.choose_model, "Ctrl+Shift+M"),
             ("Grade the whole &session", self.grade_session, "Ctrl+Shift+G"),
             ("&Train the item's model on confirmed grades", self.train_item, "Ctrl+T"),
             ("&Compare with another recording…", self.compare, "Ctrl+K"),
@@ -320,15 +329,38 @@ class MainWindow(QMainWindow):
         job.signals.finished.connect(lambda result: self._extracted(recording["id"], result))
         return self._submit_on(recording["id"], "extracting", job)
 
-    def grade_selected(self) -> Job | None:
+    def grade_selected(self, model_id: int | None = None) -> Job | None:
+        """Grade the selected recording with ``model_id`` (default: the item's active model)."""
         if self.recording_id is None:
             show_error(self, "Select a recording to grade.")
             return None
         recording_id = self.recording_id
         device = self.settings.get("device")
-        job = Job("Grading", work.grade_recording, self.store.path, recording_id, device)
+        job = Job(
+            "Grading", work.grade_recording, self.store.path, recording_id, device,
+            model_id=model_id or None,
+        )  # fmt: skip
         job.signals.finished.connect(lambda row: self._graded(recording_id, row))
         return self._submit_on(recording_id, "grading", job)
+
+    def choose_model(self) -> Job | None:
+        """List the models of the selected recording's item (in the worker: reading their cards
+        imports torch), then grade with the one the user picks."""
+        if self.recording_id is None:
+            show_error(self, "Select a recording to grade.")
+            return None
+        job = Job("Finding the item's models", work.item_models, self.store.path, self.recording_id)
+        job.signals.finished.connect(self._pick_model)
+        return self.submit(job)
+
+    def _pick_model(self, rows: list[dict]) -> None:
+        if not rows:
+            show_error(self, "The item has no model yet: rate recordings and train one.")
+            return
+        labels = [model_label(m) for m in rows]
+        label, ok = QInputDialog.getItem(self, "Grade with a model", "Model:", labels, 0, False)
+        if ok:
+            self.grade_selected(rows[labels.index(label)]["id"])
 
     def grade_session(self) -> Job | None:
         session_id = self.tree.selected("session")

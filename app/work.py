@@ -16,17 +16,44 @@ def extract_recording(video: str, device: str, config, progress, cancel):
 
 
 def grade_recording(
-    db_path: Path, recording_id: int, device: str, progress, cancel, settings=None
+    db_path: Path,
+    recording_id: int,
+    device: str,
+    progress,
+    cancel,
+    settings=None,
+    model_id: int | None = None,
 ) -> dict:
-    """Grade one recording with its item's active model; the stored assessment row.
-    ``settings``: the Settings dialog's ``ExtractionConfig`` (differences are reported)."""
+    """Grade one recording with ``model_id`` (default: its item's active model); the stored
+    assessment row. ``settings``: the Settings dialog's ``ExtractionConfig`` (differences are
+    reported)."""
     from engine.grading.service import grade_recording as grade
     from engine.store import Store
 
     with Store(db_path) as store:
         return grade(
-            store, recording_id, device=device, progress=progress, cancel=cancel, settings=settings
+            store,
+            recording_id,
+            model_id,
+            device=device,
+            progress=progress,
+            cancel=cancel,
+            settings=settings,
         )
+
+
+def item_models(db_path: Path, recording_id: int, progress, cancel) -> list[dict]:
+    """The models that can grade the recording's item (shipped demos registered first), the
+    active one first; retired ones are left out."""
+    from engine.grading.model_files import register_demos
+    from engine.store import Store
+
+    with Store(db_path) as store:
+        recording = store.recording(recording_id)
+        protocol = store.session(recording["session_id"])["protocol"]
+        register_demos(store, protocol, recording["item"])
+        rows = [m for m in store.models(protocol, recording["item"]) if m["status"] != "retired"]
+    return sorted(rows, key=lambda m: m["status"] != "active")
 
 
 def grade_session(

@@ -183,6 +183,33 @@ def test_grade_a_recording_then_confirm(window, qtbot, demo_video, pose_models):
     assert window.sheet.total.text().startswith("Total: 4/52, 1 of 14 items rated")
 
 
+@pytest.mark.parametrize("family", ["dualalign", "mcmoe"])
+def test_grade_with_a_chosen_model_of_each_family(
+    family, window, qtbot, demo_clip, pose_models, monkeypatch
+):
+    """Recording > Grade with a model…: the item's models are listed by the worker (the shipped
+    MCMoE and DualAlign demos, the active one first) and the chosen one grades the real video."""
+    from PySide6.QtWidgets import QInputDialog
+
+    session, rec = session_with(window.store, demo_clip, item="head_elevation")
+    reload(window, "recording", rec["id"])
+    offered = []
+
+    def pick(parent, title, label, items, current, editable):
+        offered.extend(items)
+        return next(i for i in items if i.startswith(family)), True
+
+    monkeypatch.setattr(QInputDialog, "getItem", pick)
+    job = window.choose_model()
+    with qtbot.waitSignal(job.signals.finished, timeout=120_000):
+        pass
+    qtbot.waitUntil(lambda: window.store.latest_assessment(rec["id"]) is not None, timeout=300_000)
+    assert len(offered) == 2 and "active" in offered[0] and "DEMO" in offered[1]
+    proposal = window.store.latest_assessment(rec["id"])
+    assert proposal["model_id"].startswith(f"{family}/cmas/head_elevation/")
+    qtbot.waitUntil(lambda: family in window.grades.model.text(), timeout=30_000)
+
+
 def test_settings_dialog_lists_the_devices_found(window, qtbot):
     dialog, job = window.settings_dialog()
     with qtbot.waitSignal(job.signals.finished, timeout=120_000):
