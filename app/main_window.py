@@ -2,6 +2,7 @@
 panel and the session sheet on the right; engine work runs in the job queue."""
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -335,13 +336,21 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a recording to grade.")
             return None
         recording_id = self.recording_id
-        device = self.settings.get("device")
+        device = self._grading_environment()
         job = Job(
             "Grading", work.grade_recording, self.store.path, recording_id, device,
-            model_id=model_id or None,
+            settings=self.settings.extraction(), model_id=model_id or None,
         )  # fmt: skip
         job.signals.finished.connect(lambda row: self._graded(recording_id, row))
         return self._submit_on(recording_id, "grading", job)
+
+    def _grading_environment(self) -> str:
+        """The device to grade on; the Settings' LLM folder (LIMSSR models) goes to the worker
+        as ``AQA_LLM_PATH`` with the job."""
+        llm = self.settings.get("llm_path")
+        if llm:
+            os.environ["AQA_LLM_PATH"] = llm
+        return self.settings.get("device")
 
     def choose_model(self) -> Job | None:
         """List the models of the selected recording's item (in the worker: reading their cards
@@ -367,8 +376,11 @@ class MainWindow(QMainWindow):
         if session_id is None:
             show_error(self, "Select a session to grade.")
             return None
-        device = self.settings.get("device")
-        job = Job("Grading the session", work.grade_session, self.store.path, session_id, device)
+        device = self._grading_environment()
+        job = Job(
+            "Grading the session", work.grade_session, self.store.path, session_id, device,
+            settings=self.settings.extraction(),
+        )  # fmt: skip
         job.signals.finished.connect(lambda n: self._session_graded(session_id, n))
         return self.submit(job)
 

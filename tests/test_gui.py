@@ -210,6 +210,27 @@ def test_grade_with_a_chosen_model_of_each_family(
     qtbot.waitUntil(lambda: family in window.grades.model.text(), timeout=30_000)
 
 
+def test_limssr_grades_through_the_worker_with_the_settings_llm_folder(
+    window, qtbot, tmp_path, monkeypatch
+):
+    """A LIMSSR model needs its local language model: the Settings' LLM folder reaches the
+    worker, which grades the video with it (without it: one sentence in a dialog)."""
+    from test_limssr import registered_limssr
+
+    monkeypatch.setenv("AQA_LLM_PATH", "")  # restored after the test, whatever the window sets
+    monkeypatch.delenv("AQA_LLM_PATH")
+    model_id, backbone, video = registered_limssr(tmp_path)
+    session, rec = session_with(window.store, video, item="head_elevation")
+    reload(window, "recording", rec["id"])
+    window.settings.set("llm_path", str(backbone))
+    job = window.grade_selected(model_id)
+    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
+        pass
+    proposal = window.store.latest_assessment(rec["id"])
+    assert proposal["model_id"] == "limssr/cmas/head_elevation/v1"
+    assert set(proposal["details"]["modalities_used"]) == {"flow", "audio"}
+
+
 def test_settings_dialog_lists_the_devices_found(window, qtbot):
     dialog, job = window.settings_dialog()
     with qtbot.waitSignal(job.signals.finished, timeout=120_000):

@@ -251,17 +251,14 @@ def test_registered_limssr_model_grades_with_the_local_language_model(
 
 
 @pytest.mark.slow
-def test_aqa_grade_a_video_with_a_limssr_model(tmp_path, aqa_home, monkeypatch, capsys):
-    """From a generated video (moving texture, tone) through ``aqa grade --model ID``: a tiny
-    LIMSSR trained for real on the app's flow and audio features, on a tiny local Qwen3."""
-    import json
-
+def registered_limssr(tmp_path):
+    """A tiny LIMSSR trained for real on the app's flow and audio features, on a tiny local
+    Qwen3, registered for cmas/head_elevation; and a generated video (moving texture, tone).
+    Returns (model id, backbone directory, video)."""
     import numpy as np
     import videos
 
-    from engine.cli import main
     from engine.features import default_dims
-    from engine.grading.model_files import LLM_ENV
     from engine.store import Store
     from engine.synthetic import SyntheticSpec, generate
     from engine.training.config import network_defaults
@@ -287,6 +284,18 @@ def test_aqa_grade_a_video_with_a_limssr_model(tmp_path, aqa_home, monkeypatch, 
         img[30:54, 10 + 3 * i : 34 + 3 * i] = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
     tone = (0.3 * np.sin(2 * np.pi * 330 * np.arange(32000) / 16000)).astype(np.float32)
     video = videos.write_video(tmp_path / "clip.mp4", frames, fps=15, audio=tone)
+    return model_id, backbone, video
+
+
+def test_aqa_grade_a_video_with_a_limssr_model(tmp_path, aqa_home, monkeypatch, capsys):
+    """From a generated video through ``aqa grade --model ID`` with a LIMSSR model."""
+    import json
+
+    from engine.cli import main
+    from engine.grading.model_files import LLM_ENV
+
+    model_id, backbone, video = registered_limssr(tmp_path)
+    mods = ("flow", "audio")
     argv = ["grade", str(video), "--protocol", "cmas", "--item", "head_elevation"]
     argv += ["--model", str(model_id), "--json"]
 
