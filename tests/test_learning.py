@@ -90,6 +90,30 @@ def test_retraining_on_more_confirmed_grades_cross_validates_better(cohort):
         assert only_flow["details"]["modalities_missing"]["audio"] == "left out by the user"
 
 
+@pytest.mark.slow
+def test_dualalign_learning_loop_through_aqa_train(cohort, capsys):
+    """``aqa train --model dualalign`` on more confirmed grades cross-validates better, and the
+    better model replaces the first as the item's active one."""
+    import json
+
+    argv = ["train", "--protocol", "cmas", "--item", ITEM, "--model", "dualalign", "--cv", "3"]
+    argv += ["--epochs", "30", "--json"]
+    with Store() as store:
+        ids = load(store, cohort, rated=14)
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    with Store() as store:
+        for rec_id, grade in ids[14:]:
+            store.rate(rec_id, grade)
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["metrics"]["samples"] == 48
+    assert second["metrics"]["cv_srcc"] > first["metrics"]["cv_srcc"]
+    assert second["activated"] and second["model"]["name"] == "dualalign"
+    with Store() as store:
+        assert store.active_model("cmas", ITEM)["version"] == 2
+
+
 def test_train_and_registry_commands(cohort, capsys):
     with Store() as store:
         load(store, cohort[:24], rated=24)
