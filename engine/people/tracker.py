@@ -1,0 +1,166 @@
+"""Offline multi-person tracking: per-frame links into tracklets, then tracklets stitched.
+
+1. *Link.* Each open tracklet predicts its body box at the next sampled frame (constant
+   velocity from its last two boxes); the cost of giving it a detection is the distance between
+   the centres in body radii plus the log-ratio of the sizes; ``linear_sum_assignment`` finds
+   the cheapest links, and a link costing more than ``LINK_GATE`` is refused. A tracklet not
+   seen for ``MAX_GAP_S`` is closed; a detection left over opens a new one.
+2. *Stitch.* The whole clip is known, so a tracklet that ends is joined to one that starts
+   later (within ``STITCH_S``) when the later one begins where the first was heading, at a
+   similar size, in similar colours (Bhattacharyya distance of hue-saturation histograms).
+   One assignment over all (end, start) pairs gives each tracklet at most one successor.
+3. Tracks seen on fewer than ``MIN_FRAMES`` frames are dropped (detector noise); ids are
+   1, 2, ... in order of first appearance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from engine.people.detect import FramePeople
+
+MAX_GAP_S = 0.5
+LINK_GATE = 1.0
+STITCH_S = 4.0
+STITCH_GATE = 1.6
+COLOUR_GATE = 0.55
+MIN_FRAMES = 3
+REFUSED = 1e6
+
+
+@dataclass
+class Tracklet:
+    """Frame numbers (rows of the sampled frames) and the detection index on each."""
+
+    frames: list[int] = field(default_factory=list)
+    detections: list[int] = field(default_factory=list)
+    centres: list[np.ndarray] = field(default_factory=list)
+    radii: list[float] = field(default_factory=list)
+
+    def add(self, frame: int, detection: int, box: np.ndarray) -> None:
+        self.frames.append(frame)
+        self.detections.append(detection)
+        self.centres.append((box[:2] + box[2:]) / 2)
+        self.radii.append(float(box[2] - box[0]) / 2)
+
+    def velocity(self, times: np.ndarray, end: bool = True, span_s: float = 0.5) -> np.ndarray:
+        """Pixels per second over the last (or first) ``span_s`` of the tracklet."""
+        idx = range(len(self.frames)) if not end else range(len(self.frames) - 1, -1, -1)
+        idx = list(idx)
+        first = idx[0]
+        other = first
+        for i in idx[1:]:
+            if abs(times[self.frames[i]] - times[self.frames[first]]) > span_s:
+                break
+            other = i
+        dt = times[self.frames[first]] - times[self.frames[other]]
+        if other == first or dt == 0:
+            return np.zeros(2)
+        return (self.centres[first] - self.centres[other]) / dt
+
+    def predict(self, times: np.ndarray, time_s: float) -> tuple[np.ndarray, float]:
+        """Centre and radius expected at ``time_s`` after the tracklet's end."""
+        dt = time_s - times[self.frames[-1]]
+        return self.centres[-1] + self.velocity(times) * min(dt, 1.0), self.radii[-1]
+
+
+def link(times: np.ndarray, frames: list[FramePeople]) -> list[Tracklet]:
+    """Tracklets from the detections of every sampled frame (boxes in one pixel space)."""
+    done: list[Tracklet] = []
+    open_: list[Tracklet] = []
+    for f, people in enumerate(frames):
+        still = [t for t in open_ if times[f] - times[t.frames[-1]] <= MAX_GAP_S]
+        done += [t for t in open_ if t not in still]
+        open_ = still
+        boxes = people.boxes
+        cost = np.full((len(open_), len(boxes)), REFUSED)
+        for i, track in enumerate(open_):
+            centre, radius = track.predict(times, times[f])
+            det_centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+            det_radii = (boxes[:, 2] - boxes[:, 0]) / 2
+            scale = np.maximum((radius + det_radii) / 2, 1e-6)
+            c = np.linalg.norm(det_centres - centre, axis=1) / scale
+            c += np.abs(np.log(np.maximum(det_radii, 1e-6) / max(radius, 1e-6)))
+            cost[i] = np.where(c <= LINK_GATE, c, REFUSED)
+        taken = set()
+        if cost.size:
+            for i, j in zip(*linear_sum_assignment(cost), strict=True):
+                if cost[i, j] < REFUSED:
+                    open_[i].add(f, j, boxes[j])
+                    taken.add(j)
+        for j in range(len(boxes)):
+            if j not in taken:
+                track = Tracklet()
+                track.add(f, j, boxes[j])
+                open_.append(track)
+    return sorted(done + open_, key=lambda t: t.frames[0])
+
+
+def bhattacharyya(p: np.ndarray, q: np.ndarray) -> float:
+    """0 for identical normalised histograms, 1 for disjoint ones."""
+    return float(np.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q))))))
+
+
+def tracklet_colour(track: Tracklet, frames: list[FramePeople], end: bool, count: int = 5):
+    picks = list(zip(track.frames, track.detections, strict=True))
+    picks = picks[-count:] if end else picks[:count]
+    hist = np.mean([frames[f].colours[d] for f, d in picks], axis=0)
+    total = hist.sum()
+    return hist / total if total > 0 else hist
+
+
+def stitch_cost(a: Tracklet, b: Tracklet, times: np.ndarray, frames: list[FramePeople]) -> float:
+    """How unlikely it is that ``b`` continues ``a`` (``REFUSED`` when it cannot)."""
+    gap = times[b.frames[0]] - times[a.frames[-1]]
+    if gap <= 0 or gap > STITCH_S:
+        return REFUSED
+    centre, radius = a.predict(times, times[b.frames[0]])
+    scale = (radius + b.radii[0]) / 2 * (1.0 + gap)
+    position = float(np.linalg.norm(b.centres[0] - centre)) / max(scale, 1e-6)
+    size = abs(float(np.log(max(b.radii[0], 1e-6) / max(radius, 1e-6))))
+    colour = bhattacharyya(tracklet_colour(a, frames, True), tracklet_colour(b, frames, False))
+    if colour > COLOUR_GATE:
+        return REFUSED
+    cost = position + 0.5 * size + colour
+    return cost if cost <= STITCH_GATE else REFUSED
+
+
+def stitch(
+    tracklets: list[Tracklet], times: np.ndarray, frames: list[FramePeople]
+) -> list[list[Tracklet]]:
+    """Chains of tracklets that are one person each, in order of first appearance."""
+    n = len(tracklets)
+    cost = np.full((n, n), REFUSED)
+    for i, a in enumerate(tracklets):
+        for j, b in enumerate(tracklets):
+            if i != j:
+                cost[i, j] = stitch_cost(a, b, times, frames)
+    successor: dict[int, int] = {}
+    if n:
+        for i, j in zip(*linear_sum_assignment(cost), strict=True):
+            if cost[i, j] < REFUSED:
+                successor[i] = j
+    starts = set(range(n)) - set(successor.values())
+    chains = []
+    for first in sorted(starts, key=lambda i: tracklets[i].frames[0]):
+        chain = [tracklets[first]]
+        while first in successor:
+            first = successor[first]
+            chain.append(tracklets[first])
+        chains.append(chain)
+    return chains
+
+
+def track_people(times: np.ndarray, frames: list[FramePeople]) -> list[list[tuple[int, int]]]:
+    """Each person as their (sampled frame, detection index) pairs, person 1 first."""
+    chains = stitch(link(times, frames), times, frames)
+    people = []
+    for chain in chains:
+        pairs = [p for t in chain for p in zip(t.frames, t.detections, strict=True)]
+        if len(pairs) >= MIN_FRAMES:
+            people.append(sorted(pairs))
+    people.sort(key=lambda pairs: (pairs[0][0], frames[pairs[0][0]].boxes[pairs[0][1], 0]))
+    return people
