@@ -1,0 +1,81 @@
+"""Multi-person tracking: identity scores on composite videos with known truth, and the time of
+detect + track + subject landmarks against today's single-person fast skeleton extraction.
+
+    python bench/tracking.py [--video PATH] [--skip-timing]
+
+Composites: the sports2d demo's jumper and walker cut out and slid past each other (the jumper
+in front) over a blurred background, slowly (6 s) and quickly (3 s); printed: IDF1, identity
+switches, the fraction of true boxes matched. Timing: whole processes, cache off, one of each in
+one run: ``aqa extract VIDEO --modalities skeleton --profile fast --no-cache`` and ``aqa tracks
+VIDEO --csv ...`` (a fresh data directory, so nothing is cached), and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from engine.cache import Cache  # noqa: E402
+from engine.demo_video import demo_video  # noqa: E402
+from engine.paths import data_dir  # noqa: E402
+from engine.people.api import find_people, open_pose  # noqa: E402
+from engine.people.metrics import identity_scores  # noqa: E402
+
+
+def composite_scores(video: Path, folder: Path) -> None:
+    import videos
+
+    pose = open_pose()
+    for seconds in (6.0, 3.0):
+        clip = folder / f"crossing-{seconds:g}s.mp4"
+        truth = videos.crossing(video, clip, seconds=seconds)
+        people = find_people(clip, pose=pose, cache=Cache(folder / "cache"), use_cache=False)
+        scores = identity_scores(truth, people)
+        print(
+            f"crossing in {seconds:g} s: {len(people.ids)} tracked people (truth 2), "
+            f"IDF1 {scores['idf1']:.3f}, {scores['switches']} identity switches, "
+            f"{scores['matched']:.0%} of true boxes matched"
+        )
+
+
+def timed(args: list[str], home: Path) -> float:
+    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    code = [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())"]
+    subprocess.run(code + args, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def timing(video: Path, folder: Path) -> None:
+    single = timed(
+        ["extract", str(video), "--modalities", "skeleton", "--profile", "fast", "--no-cache"],
+        folder / "home-single",
+    )
+    people = timed(["tracks", str(video), "--csv", str(folder / "t.csv")], folder / "home-people")
+    print(f"single-person fast skeleton extraction: {single:.1f} s (whole process)")
+    print(f"aqa tracks (detect + track everyone, subject landmarks): {people:.1f} s")
+    print(f"ratio: {people / single:.2f}x (target <= 1.3x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--video", type=Path, help="default: the sports2d demo")
+    parser.add_argument("--skip-timing", action="store_true")
+    args = parser.parse_args()
+    video = args.video or demo_video(data_dir() / "demo")
+    with tempfile.TemporaryDirectory() as tmp:
+        composite_scores(video, Path(tmp))
+        if not args.skip_timing:
+            timing(video, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
