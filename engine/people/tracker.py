@@ -4,7 +4,11 @@
    velocity from its last two boxes); the cost of giving it a detection is the distance between
    the centres in body radii plus the log-ratio of the sizes; ``linear_sum_assignment`` finds
    the cheapest links, and a link costing more than ``LINK_GATE`` is refused. A tracklet not
-   seen for ``MAX_GAP_S`` is closed; a detection left over opens a new one.
+   seen for ``MAX_GAP_S`` is closed; a detection left over opens a new one. When two people
+   cross, the detector sees one box: a tracklet left without a box although one was within its
+   gate (taken by another) closes together with that other one, and the shared box opens a
+   *merged* tracklet (nobody's, dropped) that closes when it finds two boxes again; who is who
+   after the crossing is left to stitching, which compares motion before and colours.
 2. *Stitch.* The whole clip is known, so a tracklet that ends is joined to one that starts
    later (within ``STITCH_S``) when the later one begins where the first was heading, at a
    similar size, in similar colours (Bhattacharyya distance of hue-saturation histograms).
@@ -39,6 +43,7 @@ class Tracklet:
     detections: list[int] = field(default_factory=list)
     centres: list[np.ndarray] = field(default_factory=list)
     radii: list[float] = field(default_factory=list)
+    merged: bool = False  # a box two people shared while crossing: nobody's
 
     def add(self, frame: int, detection: int, box: np.ndarray) -> None:
         self.frames.append(frame)
@@ -76,27 +81,50 @@ def link(times: np.ndarray, frames: list[FramePeople]) -> list[Tracklet]:
         done += [t for t in open_ if t not in still]
         open_ = still
         boxes = people.boxes
-        cost = np.full((len(open_), len(boxes)), REFUSED)
-        for i, track in enumerate(open_):
-            centre, radius = track.predict(times, times[f])
-            det_centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-            det_radii = (boxes[:, 2] - boxes[:, 0]) / 2
-            scale = np.maximum((radius + det_radii) / 2, 1e-6)
-            c = np.linalg.norm(det_centres - centre, axis=1) / scale
-            c += np.abs(np.log(np.maximum(det_radii, 1e-6) / max(radius, 1e-6)))
-            cost[i] = np.where(c <= LINK_GATE, c, REFUSED)
-        taken = set()
+        cost = link_costs(open_, boxes, times, times[f])
+        owner: dict[int, int] = {}
         if cost.size:
             for i, j in zip(*linear_sum_assignment(cost), strict=True):
                 if cost[i, j] < REFUSED:
-                    open_[i].add(f, j, boxes[j])
-                    taken.add(j)
+                    owner[j] = i
+        gated = cost < REFUSED
+        closing = set()
+        merged = set()
+        for i, track in enumerate(open_):
+            if track.merged and gated[i].sum() >= 2:
+                closing.add(i)  # the people it stood for are apart again
+            elif i not in owner.values():
+                rivals = {owner[j] for j in np.flatnonzero(gated[i]) if j in owner}
+                if rivals:  # its person went into someone else's box: a crossing
+                    closing |= {i, *rivals}
+                    merged |= {j for j in owner if owner[j] in rivals}
+        for j, i in owner.items():
+            if i not in closing:
+                open_[i].add(f, j, boxes[j])
+        done += [open_[i] for i in sorted(closing)]
+        open_ = [t for i, t in enumerate(open_) if i not in closing]
         for j in range(len(boxes)):
-            if j not in taken:
-                track = Tracklet()
+            if j not in owner or owner[j] in closing:
+                track = Tracklet(merged=j in merged)
                 track.add(f, j, boxes[j])
                 open_.append(track)
     return sorted(done + open_, key=lambda t: t.frames[0])
+
+
+def link_costs(
+    tracks: list[Tracklet], boxes: np.ndarray, times: np.ndarray, time_s: float
+) -> np.ndarray:
+    """[tracklets, detections] link costs, ``REFUSED`` beyond the gate."""
+    cost = np.full((len(tracks), len(boxes)), REFUSED)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    radii = (boxes[:, 2] - boxes[:, 0]) / 2
+    for i, track in enumerate(tracks):
+        centre, radius = track.predict(times, time_s)
+        scale = np.maximum((radius + radii) / 2, 1e-6)
+        c = np.linalg.norm(centres - centre, axis=1) / scale
+        c += np.abs(np.log(np.maximum(radii, 1e-6) / max(radius, 1e-6)))
+        cost[i] = np.where(c <= LINK_GATE, c, REFUSED)
+    return cost
 
 
 def bhattacharyya(p: np.ndarray, q: np.ndarray) -> float:
@@ -156,7 +184,7 @@ def stitch(
 
 def track_people(times: np.ndarray, frames: list[FramePeople]) -> list[list[tuple[int, int]]]:
     """Each person as their (sampled frame, detection index) pairs, person 1 first."""
-    chains = stitch(link(times, frames), times, frames)
+    chains = stitch([t for t in link(times, frames) if not t.merged], times, frames)
     people = []
     for chain in chains:
         pairs = [p for t in chain for p in zip(t.frames, t.detections, strict=True)]
