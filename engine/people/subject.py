@@ -207,7 +207,8 @@ def hand_over(subject: Subject, people: People, time_s: float, person: int) -> S
 
 def find_swaps(people: People, subject: Subject) -> tuple[float, ...]:
     """Times where the subject's track jumps and another person's track explains the jump
-    better: someone else was, just before, nearer where the subject is now."""
+    better: someone else was last seen (since the subject's previous sighting) nearer where the
+    subject is now than half the jump."""
     if subject.id is None:
         return ()
     ids = subject.person_per_frame(people)
@@ -223,10 +224,14 @@ def find_swaps(people: People, subject: Subject) -> tuple[float, ...]:
             prev_row = last[0]
             jump = np.linalg.norm(centres[row, k] - centres[prev_row, k])
             if jump > SWAP_JUMP * radius[row, k]:
-                others = [
-                    j for j in range(len(people.ids)) if j != k and people.present[prev_row, j]
-                ]
-                near = [np.linalg.norm(centres[row, k] - centres[prev_row, j]) for j in others]
+                # Where each other person was last seen since the subject's previous sighting.
+                near = []
+                for j in range(len(people.ids)):
+                    seen = np.flatnonzero(people.present[prev_row:row, j])
+                    if j != k and seen.size:
+                        near.append(
+                            np.linalg.norm(centres[row, k] - centres[prev_row + seen[-1], j])
+                        )
                 if near and min(near) < 0.5 * jump:
                     swaps.append(round(float(people.times[row]), 3))
         last = (row, k)
