@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_tracks(args: argparse.Namespace) -> int:
     from engine.errors import InputError
-    from engine.people.api import find_people, open_pose, poses
+    from engine.people.api import SampledFrames, find_people, open_pose, poses
     from engine.people.export import csv_text, trc_text, write_atomic
     from engine.people.subject import check_person_text, choose_subject
 
@@ -39,10 +39,11 @@ def run_tracks(args: argparse.Namespace) -> int:
         if path is not None and not path.parent.is_dir():
             raise InputError(f"The folder of {path} does not exist.")
     pose = open_pose()
+    frames = SampledFrames(args.video)
     with progress_bar("tracks") as progress:
-        people = find_people(args.video, pose=pose, progress=progress)
+        people = find_people(frames, pose=pose, progress=progress)
         subject = choose_subject(people, args.person)
-        tracks = poses(args.video, people, subject, everyone=args.all, pose=pose, progress=progress)
+        tracks = poses(frames, people, subject, everyone=args.all, pose=pose, progress=progress)
     rows = [t for k, t in tracks.items() if k != "subject"] if args.all else [tracks["subject"]]
     write_atomic(args.csv, csv_text(rows))
     written = [str(args.csv)]

@@ -1,16 +1,17 @@
 """What the extraction and the CLI call: find everyone, then landmarks for the chosen people.
 
-    people = find_people(video)                       # cached per video content
-    choice = choose_subject(people, person="auto")    # engine.people.subject
-    tracks = poses(video, people, choice, everyone=False)  # {"subject": Track, ...}
+    frames = SampledFrames(video)                     # decoded once, kept for the second pass
+    people = find_people(frames)                      # cached per video content
+    subject = choose_subject(people, "auto")          # engine.people.subject
+    tracks = poses(frames, people, subject)           # {"subject": Track, "person-<id>": ...}
 
 Frames are sampled as the ``fast`` extraction profile does (10 per second, short side 360);
-coordinates are upright video pixels.
+coordinates are upright video pixels. ``find_people`` and ``poses`` also take a video path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,65 @@ from engine.people.people import MODALITY, People
 from engine.people.subject import Subject
 from engine.people.tracker import track_people
 
-VERSION = "1"
+VERSION = "2"
 SAMPLING = {"fps": 10.0, "short_side": 360}
+FILL_S = 1.0
+KEEP_MB = 400  # sampled frames kept in memory between the two passes, at most
+
+
+class SampledFrames:
+    """The sampled frames of a video, iterable more than once: the first pass keeps them (up to
+    ``keep_mb``) so that the landmark pass does not decode again; a longer video is decoded
+    again instead."""
+
+    def __init__(
+        self,
+        video: Path | str,
+        sampling: dict | None = None,
+        keep_mb: float = KEEP_MB,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.video = Path(video)
+        self.sampling = sampling or SAMPLING
+        self.decoder = VideoDecoder(self.video, **self.sampling)
+        self.keep_bytes = keep_mb * 2**20
+        self.cancel = cancel
+        self._kept: list[Frame] | None = None
+
+    @property
+    def scale(self) -> float:
+        """Upright video pixels per sampled-frame pixel."""
+        return self.decoder.scale
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._kept is not None:
+            for frame in self._kept:
+                if self.cancel is not None:
+                    self.cancel.check()
+                yield frame
+            return
+        kept: list[Frame] | None = []
+        size = 0
+        for frame in self.decoder.frames(self.cancel):
+            size += frame.image.nbytes
+            if kept is not None and size <= self.keep_bytes:
+                kept.append(frame)
+            else:
+                kept = None
+            yield frame
+        self._kept = kept
+
+
+def _frames(video: Path | str | SampledFrames, sampling, cancel) -> SampledFrames:
+    if isinstance(video, SampledFrames):
+        return video
+    return SampledFrames(video, sampling, cancel=cancel)
 
 
 def open_pose(model_dir: str | Path | None = None, num_threads: int = 2):
     from engine.extract.blazepose import BlazePose
 
     return BlazePose(model_dir=model_dir, num_threads=num_threads)
-
-
-def decoder(video: Path, sampling: dict | None = None) -> VideoDecoder:
-    """The decoder both passes read the same sampled frames from."""
-    return VideoDecoder(Path(video), **(sampling or SAMPLING))
 
 
 def people_in_frames(
@@ -54,7 +101,7 @@ def people_in_frames(
     for frame in frames:
         times.append(frame.time)
         indices.append(frame.index)
-        found.append(detect_people(pose, frame.image))
+        found.append(detect_people(pose, frame.image, turn=len(found)))
         if progress and total:
             progress(min(1.0, len(found) / total), "people")
     times_arr = np.asarray(times, np.float64)
@@ -68,6 +115,7 @@ def people_in_frames(
             boxes[f, k] = found[f].boxes[d] * scale
             keypoints[f, k] = found[f].keypoints[d] * scale
             scores[f, k] = found[f].scores[d]
+        fill_gaps(times_arr, boxes[:, k], keypoints[:, k])
     return People(
         times=times_arr,
         frame_index=np.asarray(indices, np.int64),
@@ -79,8 +127,19 @@ def people_in_frames(
     )
 
 
+def fill_gaps(times: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray) -> None:
+    """Interpolate one person's box and keypoints (in place) across gaps of at most
+    ``FILL_S`` between two sightings (frames whose tile was not searched, short misses)."""
+    seen = np.flatnonzero(np.isfinite(boxes[:, 0]))
+    for a, b in zip(seen[:-1], seen[1:], strict=True):
+        if b - a > 1 and times[b] - times[a] <= FILL_S:
+            w = ((times[a + 1 : b] - times[a]) / (times[b] - times[a]))[:, None]
+            boxes[a + 1 : b] = boxes[a] * (1 - w) + boxes[b] * w
+            keypoints[a + 1 : b] = keypoints[a] * (1 - w[..., None]) + keypoints[b] * w[..., None]
+
+
 def find_people(
-    video: Path | str,
+    video: Path | str | SampledFrames,
     pose=None,
     sampling: dict | None = None,
     cache: Cache | None = None,
@@ -89,26 +148,24 @@ def find_people(
     cancel: CancelToken | None = None,
 ) -> People:
     """Everyone in ``video`` tracked over the whole clip (cached by the video's content)."""
-    video = Path(video)
+    frames = _frames(video, sampling, cancel)
     pose = pose or open_pose()
-    dec = decoder(video, sampling)
-    params = {"sampling": sampling or SAMPLING, **pose.params()}
+    params = {"sampling": frames.sampling, **pose.params()}
     cache = cache or Cache()
-    key = cache_key(file_sha256(video), "track", MODALITY, VERSION, params)
+    key = cache_key(file_sha256(frames.video), "track", MODALITY, VERSION, params)
     if use_cache:
         track = cache.load(key, Track.read)
         if track is not None:
             return People.from_track(track)
+    dec = frames.decoder
     size = (dec.info.width, dec.info.height)
-    people = people_in_frames(
-        dec.frames(cancel), pose, dec.scale, size, dec.expected_frames(), progress
-    )
+    people = people_in_frames(frames, pose, dec.scale, size, dec.expected_frames(), progress)
     cache.save(key, people.to_track(VERSION, params).write)
     return people
 
 
 def poses(
-    video: Path | str,
+    video: Path | str | SampledFrames,
     people: People,
     subject: Subject,
     everyone: bool = False,
@@ -121,8 +178,8 @@ def poses(
     ``"subject"`` follows ``subject`` (with its hand-overs); with ``everyone`` also
     ``"person-<id>"`` for every person. The subject track is "missing" with reason "no person
     found" when nobody is in the video."""
+    frames = _frames(video, sampling, cancel)
     pose = pose or open_pose()
-    dec = decoder(Path(video), sampling)
     wanted = {"subject": subject.person_per_frame(people)}
     if everyone:
         for k, person in enumerate(people.ids):
@@ -135,4 +192,4 @@ def poses(
                 progress(min(1.0, (i + 1) / total), "landmarks")
             yield frame
 
-    return pose_tracks(counted(dec.frames(cancel)), people, wanted, pose, dec.scale)
+    return pose_tracks(counted(frames), people, wanted, pose, frames.scale)

@@ -1,7 +1,9 @@
 """People in one frame: BlazePose's detector over square tiles, merged into one box per person.
 
 The detector sees a square letterboxed to 224x224, so in a wide frame people are small; square
-tiles of the short side (two for 16:9) keep them large enough. A detection's body box is the
+tiles of the short side (two for 16:9) keep them large enough; to cost one detector run per
+frame, consecutive frames search the tiles in turn (each is searched every second frame of a
+16:9 video, and the overlap every frame). A detection's body box is the
 square around the hip centre whose half-side is the distance to the full-body scale point (the
 circle mediapipe's region is built from); boxes of the same person seen in two tiles are merged
 by non-maximum suppression.
@@ -25,12 +27,14 @@ HIST_BINS = (16, 8)  # hue, saturation
 class FramePeople:
     """The people found in one frame (pixels of the frame they were found in): body boxes
     [n, 4] (x0, y0, x1, y1), detector keypoints [n, 4, 2] (hip centre, scale point, shoulder
-    centre, upper-body scale point), scores [n] and colour histograms [n, 16 * 8]."""
+    centre, upper-body scale point), scores [n], colour histograms [n, 16 * 8] and the regions
+    searched [r, 4] (x0, y0, x1, y1): nobody outside them can have been found."""
 
     boxes: np.ndarray
     keypoints: np.ndarray
     scores: np.ndarray
     colours: np.ndarray
+    searched: np.ndarray
 
 
 def tiles(width: int, height: int) -> list[Roi]:
@@ -72,10 +76,14 @@ def colour_histogram(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
     return (hist / total if total > 0 else hist).reshape(-1).astype(np.float32)
 
 
-def detect_people(pose: BlazePose, frame: np.ndarray) -> FramePeople:
-    """Everyone the detector finds in an RGB frame, best first, one box per person."""
+def detect_people(pose: BlazePose, frame: np.ndarray, turn: int | None = None) -> FramePeople:
+    """Everyone the detector finds in an RGB frame, best first, one box per person: in every
+    tile, or only in tile number ``turn`` (modulo the number of tiles) when given."""
     height, width = frame.shape[:2]
-    found = [d for region in tiles(width, height) for d in pose.detect(frame, region)]
+    regions = tiles(width, height)
+    if turn is not None:
+        regions = [regions[turn % len(regions)]]
+    found = [d for region in regions for d in pose.detect(frame, region)]
     found.sort(key=lambda d: -d.score)
     boxes = np.array([body_box(d.keypoints) for d in found], np.float64).reshape(-1, 4)
     keep: list[int] = []
@@ -88,6 +96,12 @@ def detect_people(pose: BlazePose, frame: np.ndarray) -> FramePeople:
         keypoints=np.array([found[i].keypoints for i in keep], np.float64).reshape(-1, 4, 2),
         scores=np.array([found[i].score for i in keep], np.float64),
         colours=np.array(colours, np.float32).reshape(-1, HIST_BINS[0] * HIST_BINS[1]),
+        searched=np.array(
+            [
+                [r.cx - r.size / 2, r.cy - r.size / 2, r.cx + r.size / 2, r.cy + r.size / 2]
+                for r in regions
+            ]
+        ),
     )
 
 

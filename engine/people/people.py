@@ -17,7 +17,8 @@ class People:
 
     ``boxes`` [frames, people, 4] (x0, y0, x1, y1, NaN where the person is not seen),
     ``keypoints`` [frames, people, 4, 2] the detector's hip centre, body scale point, shoulder
-    centre and upper-body scale point, ``scores`` [frames, people] (0 where not seen). Person
+    centre and upper-body scale point, ``scores`` [frames, people] the detector's score (0 where
+    not detected: boxes across short gaps are interpolated). Person
     ``ids[k]`` is column k. ``image_size`` is (width, height) of the upright video.
     """
 

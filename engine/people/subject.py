@@ -82,9 +82,8 @@ def criteria(people: People) -> dict[str, np.ndarray]:
     raw["centrality"] = np.array(
         [1.0 - np.nanmean(offset[seen[:, k], k]) for k in range(len(people.ids))]
     )
-    raw["confidence"] = np.array(
-        [people.scores[seen[:, k], k].mean() for k in range(len(people.ids))]
-    )
+    scores = np.where(people.scores > 0, people.scores, np.nan)
+    raw["confidence"] = np.nan_to_num(np.nanmean(scores, axis=0)) if len(scores) else np.zeros(0)
     return {name: values / max(float(values.max()), 1e-9) for name, values in raw.items()}
 
 

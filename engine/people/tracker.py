@@ -7,8 +7,10 @@
    seen for ``MAX_GAP_S`` is closed; a detection left over opens a new one. When two people
    cross, the detector sees one box: a tracklet left without a box although one was within its
    gate (taken by another) closes together with that other one, and the shared box opens a
-   *merged* tracklet (nobody's, dropped) that closes when it finds two boxes again; who is who
-   after the crossing is left to stitching, which compares motion before and colours.
+   *merged* tracklet (nobody's, dropped) that closes when it finds two boxes again or after
+   ``MERGED_MAX_S``; who is who
+   after the crossing is left to stitching, which compares motion before and colours. Only
+   the tracklets expected inside the regions searched on a frame take part in its links.
 2. *Stitch.* The whole clip is known, so a tracklet that ends is joined to one that starts
    later (within ``STITCH_S``) when the later one begins where the first was heading, at a
    similar size, in similar colours (Bhattacharyya distance of hue-saturation histograms).
@@ -32,6 +34,7 @@ STITCH_S = 4.0
 STITCH_GATE = 1.6
 COLOUR_GATE = 0.55
 MIN_FRAMES = 3
+MERGED_MAX_S = 1.0
 REFUSED = 1e6
 
 
@@ -67,7 +70,10 @@ class Tracklet:
         return (self.centres[first] - self.centres[other]) / dt
 
     def predict(self, times: np.ndarray, time_s: float) -> tuple[np.ndarray, float]:
-        """Centre and radius expected at ``time_s`` after the tracklet's end."""
+        """Centre and radius expected at ``time_s`` after the tracklet's end (where it was
+        last for a merged tracklet: its box moves as two people's do, not as one's)."""
+        if self.merged:
+            return self.centres[-1], self.radii[-1]
         dt = time_s - times[self.frames[-1]]
         return self.centres[-1] + self.velocity(times) * min(dt, 1.0), self.radii[-1]
 
@@ -81,6 +87,10 @@ def link(times: np.ndarray, frames: list[FramePeople]) -> list[Tracklet]:
         done += [t for t in open_ if t not in still]
         open_ = still
         boxes = people.boxes
+        # Only tracklets expected inside the regions searched on this frame take part.
+        expected = [t for t in open_ if _inside(t.predict(times, times[f])[0], people.searched)]
+        waiting = [t for t in open_ if not any(t is e for e in expected)]
+        open_ = expected
         cost = link_costs(open_, boxes, times, times[f])
         owner: dict[int, int] = {}
         if cost.size:
@@ -91,7 +101,9 @@ def link(times: np.ndarray, frames: list[FramePeople]) -> list[Tracklet]:
         closing = set()
         merged = set()
         for i, track in enumerate(open_):
-            if track.merged and gated[i].sum() >= 2:
+            if track.merged and (
+                gated[i].sum() >= 2 or times[f] - times[track.frames[0]] > MERGED_MAX_S
+            ):
                 closing.add(i)  # the people it stood for are apart again
             elif i not in owner.values():
                 rivals = {owner[j] for j in np.flatnonzero(gated[i]) if j in owner}
@@ -102,13 +114,25 @@ def link(times: np.ndarray, frames: list[FramePeople]) -> list[Tracklet]:
             if i not in closing:
                 open_[i].add(f, j, boxes[j])
         done += [open_[i] for i in sorted(closing)]
-        open_ = [t for i, t in enumerate(open_) if i not in closing]
+        open_ = [t for i, t in enumerate(open_) if i not in closing] + waiting
         for j in range(len(boxes)):
             if j not in owner or owner[j] in closing:
                 track = Tracklet(merged=j in merged)
                 track.add(f, j, boxes[j])
                 open_.append(track)
     return sorted(done + open_, key=lambda t: t.frames[0])
+
+
+def _inside(point: np.ndarray, regions: np.ndarray) -> bool:
+    x, y = point
+    return bool(
+        np.any(
+            (regions[:, 0] <= x)
+            & (x <= regions[:, 2])
+            & (regions[:, 1] <= y)
+            & (y <= regions[:, 3])
+        )
+    )
 
 
 def link_costs(
