@@ -220,3 +220,17 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
         export.write_atomic(target, "new\n")
     assert target.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_sampled_frames_decode_once_or_again(demo_clip):
+    """The landmark pass replays the kept frames; over the memory budget it decodes again and
+    gets the same frames."""
+    from engine.people.api import SampledFrames
+
+    kept = SampledFrames(demo_clip)
+    first = [(f.index, f.time, f.image.sum()) for f in kept]
+    assert kept._kept is not None and len(kept._kept) == len(first) == 30
+    again = SampledFrames(demo_clip, keep_mb=1)
+    assert [(f.index, f.time, f.image.sum()) for f in again] == first
+    assert again._kept is None
+    assert [(f.index, f.time, f.image.sum()) for f in again] == first

@@ -11,6 +11,8 @@ coordinates are upright video pixels. ``find_people`` and ``poses`` also take a 
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -66,7 +68,7 @@ class SampledFrames:
             return
         kept: list[Frame] | None = []
         size = 0
-        for frame in self.decoder.frames(self.cancel):
+        for frame in _ahead(self.decoder.frames(self.cancel)):
             size += frame.image.nbytes
             if kept is not None and size <= self.keep_bytes:
                 kept.append(frame)
@@ -74,6 +76,40 @@ class SampledFrames:
                 kept = None
             yield frame
         self._kept = kept
+
+
+def _ahead(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
+    """``frames`` decoded in a thread, up to ``depth`` ahead, so decoding overlaps the models."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        item: object = end
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+            item = end
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        finally:
+            if not stop.is_set():
+                box.put(item)
+
+    thread = threading.Thread(target=produce, name="people-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := box.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _frames(video: Path | str | SampledFrames, sampling, cancel) -> SampledFrames:
