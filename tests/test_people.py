@@ -31,6 +31,16 @@ def demo_people(demo_video, pose_model_dir, tmp_path_factory):
     return find_people(demo_video, pose=open_pose(pose_model_dir), cache=cache)
 
 
+def assert_one_box_per_person(people):
+    """No two ids on one person: two people's boxes never overlap by half in a frame."""
+    for row in range(len(people.times)):
+        seen = np.flatnonzero(people.present[row])
+        if len(seen) > 1:
+            iou = box_iou(people.boxes[row, seen], people.boxes[row, seen])
+            np.fill_diagonal(iou, 0)
+            assert iou.max() < 0.5, f"two ids on one person at {people.times[row]:.2f} s"
+
+
 def at(people, x, y, time_s):
     return choose_subject(people, f"{x},{y}@{time_s}").id
 
@@ -48,13 +58,7 @@ def test_demo_jumper_keeps_one_id_and_the_walker_gets_another(demo_people):
     summary = {p["id"]: p for p in people.summary()}
     assert summary[jumper]["first_s"] == 0.0 and summary[jumper]["last_s"] >= 7.0
     assert 1.0 <= summary[walker]["first_s"] and summary[walker]["last_s"] <= 7.0
-    # No person holds two boxes in a frame, and two people never share one box.
-    for row in range(len(people.times)):
-        seen = np.flatnonzero(people.present[row])
-        if len(seen) > 1:
-            iou = box_iou(people.boxes[row, seen], people.boxes[row, seen])
-            np.fill_diagonal(iou, 0)
-            assert iou.max() < 0.5
+    assert_one_box_per_person(people)
 
 
 def test_subject_auto_by_id_and_by_point(demo_people):
@@ -185,12 +189,7 @@ def test_vtest_pedestrians(vtest_video, pose_model_dir, tmp_path):
     assert len(people.ids) >= 3
     centres = (people.boxes[..., :2] + people.boxes[..., 2:]) / 2
     radii = (people.boxes[..., 2] - people.boxes[..., 0]) / 2
-    for row in range(len(people.times)):
-        seen = np.flatnonzero(people.present[row])
-        if len(seen) > 1:
-            iou = box_iou(people.boxes[row, seen], people.boxes[row, seen])
-            np.fill_diagonal(iou, 0)
-            assert iou.max() < 0.5
+    assert_one_box_per_person(people)
     for k in range(len(people.ids)):
         rows = np.flatnonzero(people.present[:, k])
         gaps = np.maximum(np.diff(people.times[rows]) * 10, 1)
