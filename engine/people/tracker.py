@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from engine.people.detect import FramePeople
 
@@ -164,8 +166,11 @@ def tracklet_colour(track: Tracklet, frames: list[FramePeople], end: bool, count
     return hist / total if total > 0 else hist
 
 
-def stitch_cost(a: Tracklet, b: Tracklet, times: np.ndarray, frames: list[FramePeople]) -> float:
-    """How unlikely it is that ``b`` continues ``a`` (``REFUSED`` when it cannot)."""
+def stitch_cost(
+    a: Tracklet, b: Tracklet, times: np.ndarray, colour_a: np.ndarray, colour_b: np.ndarray
+) -> float:
+    """How unlikely it is that ``b`` continues ``a`` (``REFUSED`` when it cannot); the colours
+    are those of ``a``'s end and ``b``'s start."""
     gap = times[b.frames[0]] - times[a.frames[-1]]
     if gap <= 0 or gap > STITCH_S:
         return REFUSED
@@ -173,7 +178,7 @@ def stitch_cost(a: Tracklet, b: Tracklet, times: np.ndarray, frames: list[FrameP
     scale = (radius + b.radii[0]) / 2 * (1.0 + gap)
     position = float(np.linalg.norm(b.centres[0] - centre)) / max(scale, 1e-6)
     size = abs(float(np.log(max(b.radii[0], 1e-6) / max(radius, 1e-6))))
-    colour = bhattacharyya(tracklet_colour(a, frames, True), tracklet_colour(b, frames, False))
+    colour = bhattacharyya(colour_a, colour_b)
     if colour > COLOUR_GATE:
         return REFUSED
     cost = position + 0.5 * size + colour
@@ -183,21 +188,44 @@ def stitch_cost(a: Tracklet, b: Tracklet, times: np.ndarray, frames: list[FrameP
 def stitch(
     tracklets: list[Tracklet], times: np.ndarray, frames: list[FramePeople]
 ) -> list[list[Tracklet]]:
-    """Chains of tracklets that are one person each, in order of first appearance."""
+    """Chains of tracklets that are one person each, in order of first appearance.
+
+    Only pairs within ``STITCH_S`` of each other are scored; the assignment is solved on each
+    connected group of such pairs, so a long video costs about linearly in its length.
+    """
     n = len(tracklets)
-    cost = np.full((n, n), REFUSED)
+    ends = [tracklet_colour(t, frames, end=True) for t in tracklets]
+    starts_at = np.array([times[t.frames[0]] for t in tracklets])
+    begins = [tracklet_colour(t, frames, end=False) for t in tracklets]
+    order = np.argsort(starts_at, kind="stable")
+    pairs: dict[tuple[int, int], float] = {}
     for i, a in enumerate(tracklets):
-        for j, b in enumerate(tracklets):
-            if i != j:
-                cost[i, j] = stitch_cost(a, b, times, frames)
+        end_s = times[a.frames[-1]]
+        lo, hi = np.searchsorted(starts_at[order], [end_s, end_s + STITCH_S], side="right")
+        for j in order[lo:hi]:
+            cost = stitch_cost(a, tracklets[j], times, ends[i], begins[j])
+            if cost < REFUSED:
+                pairs[(i, int(j))] = cost
     successor: dict[int, int] = {}
-    if n:
-        for i, j in zip(*linear_sum_assignment(cost), strict=True):
-            if cost[i, j] < REFUSED:
-                successor[i] = j
-    starts = set(range(n)) - set(successor.values())
+    if pairs:
+        rows, cols = zip(*pairs, strict=True)
+        graph = coo_matrix((np.ones(len(pairs)), (rows, cols)), shape=(n, n))
+        _, group = connected_components(graph, directed=False)
+        by_group: dict[int, list[tuple[int, int, float]]] = {}
+        for (i, j), c in pairs.items():
+            by_group.setdefault(int(group[i]), []).append((i, j, c))
+        for g, edges in by_group.items():
+            members = np.flatnonzero(group == g)
+            index = {m: k for k, m in enumerate(members)}
+            cost = np.full((len(members), len(members)), REFUSED)
+            for i, j, c in edges:
+                cost[index[i], index[j]] = c
+            for r, c in zip(*linear_sum_assignment(cost), strict=True):
+                if cost[r, c] < REFUSED:
+                    successor[int(members[r])] = int(members[c])
+    firsts = set(range(n)) - set(successor.values())
     chains = []
-    for first in sorted(starts, key=lambda i: tracklets[i].frames[0]):
+    for first in sorted(firsts, key=lambda i: tracklets[i].frames[0]):
         chain = [tracklets[first]]
         while first in successor:
             first = successor[first]
