@@ -168,7 +168,24 @@ def test_tracks_cli_bad_person(demo_clip, pose_models, tmp_path, capsys):
     assert main(["tracks", str(demo_clip), "--person", "7", "--csv", str(out_csv)]) == 2
     assert "There is no person 7" in capsys.readouterr().err
     assert main(["tracks", str(demo_clip), "--person", "x", "--csv", str(out_csv)]) == 2
+    assert main(["tracks", str(demo_clip), "--from", "2:9", "--csv", str(out_csv)]) == 2
+    assert "There is no person 9" in capsys.readouterr().err
+    assert main(["tracks", str(demo_clip), "--from", "soon", "--csv", str(out_csv)]) == 2
+    assert "--from takes SECONDS:ID" in capsys.readouterr().err
     assert not out_csv.exists()
+
+
+def test_tracks_cli_hand_over(demo_clip, pose_models, tmp_path, capsys):
+    """``--from 2:2``: the subject is person 1 until 2 s, then person 2 (a fixed swap)."""
+    out_csv = tmp_path / "h.csv"
+    argv = ["tracks", str(demo_clip), "--person", "1", "--from", "2:2", "--json"]
+    assert main([*argv, "--csv", str(out_csv)]) == 0
+    subject = json.loads(capsys.readouterr().out)["subject"]
+    assert subject["handovers"] == [{"from_s": 2.0, "id": 2}] and subject["chosen_by"] == "user"
+    with out_csv.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["person"] for r in rows if float(r["time_s"]) < 2.0} == {"1"}
+    assert {r["person"] for r in rows if float(r["time_s"]) >= 2.0} == {"2"}
 
 
 def test_tracks_cli_nobody(clip_dir, pose_models, tmp_path, capsys):

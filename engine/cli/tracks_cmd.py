@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="the subject: auto (default), an id, or a point X,Y[@SECONDS] in video pixels",
     )
+    p.add_argument(
+        "--from",
+        dest="handovers",
+        action="append",
+        default=[],
+        metavar="SECONDS:ID",
+        help="from SECONDS on the subject is person ID (fixes an identity swap; repeatable)",
+    )
     p.add_argument("--all", action="store_true", help="landmarks and rows for every person")
     p.add_argument("--csv", type=Path, required=True, help="CSV: one row per frame and person")
     p.add_argument("--trc", type=Path, help="TRC markers of the subject (OpenSim, pixels)")
@@ -28,22 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_tracks(args: argparse.Namespace) -> int:
     from engine.errors import InputError
-    from engine.people.api import SampledFrames, find_people, open_pose, poses
+    from engine.people.api import track_subject
     from engine.people.export import csv_text, trc_text, write_atomic
-    from engine.people.subject import check_person_text, choose_subject
+    from engine.people.subject import check_person_text, parse_handover
 
     check_person_text(args.person)
+    handovers = [parse_handover(text) for text in args.handovers]
     if not args.video.is_file():
         raise InputError(f"There is no file {args.video}.")
     for path in (args.csv, args.trc):
         if path is not None and not path.parent.is_dir():
             raise InputError(f"The folder of {path} does not exist.")
-    pose = open_pose()
-    frames = SampledFrames(args.video)
     with progress_bar("tracks") as progress:
-        people = find_people(frames, pose=pose, progress=progress)
-        subject = choose_subject(people, args.person)
-        tracks = poses(frames, people, subject, everyone=args.all, pose=pose, progress=progress)
+        result = track_subject(
+            args.video, args.person, handovers, everyone=args.all, progress=progress
+        )
+    people, subject, tracks = result.people, result.subject, result.tracks
     rows = [t for k, t in tracks.items() if k != "subject"] if args.all else [tracks["subject"]]
     write_atomic(args.csv, csv_text(rows))
     written = [str(args.csv)]
@@ -53,14 +61,7 @@ def run_tracks(args: argparse.Namespace) -> int:
         written.append(str(args.trc))
     skeleton_text = "ok" if skeleton.ok else f"missing ({skeleton.reason})"
     if args.json:
-        print_json(
-            {
-                "people": people.summary(),
-                "subject": subject.to_dict(),
-                "skeleton": skeleton_text,
-                "files": written,
-            }
-        )
+        print_json({**result.to_dict(), "skeleton": skeleton_text, "files": written})
         return 0
     print(f"{len(people.ids)} people in {args.video.name}")
     if people.ids:

@@ -1,5 +1,6 @@
 """What the extraction and the CLI call: find everyone, then landmarks for the chosen people.
 
+    result = track_subject(video, person="auto")     # all of it in one call, or step by step:
     frames = SampledFrames(video)                     # decoded once, kept for the second pass
     people = find_people(frames)                      # cached per video content
     subject = choose_subject(people, "auto")          # engine.people.subject
@@ -14,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from engine.media.decode import Frame, VideoDecoder
 from engine.people.detect import detect_people
 from engine.people.landmarks import pose_tracks
 from engine.people.people import MODALITY, People
-from engine.people.subject import Subject
+from engine.people.subject import Subject, choose_subject, hand_over
 from engine.people.tracker import track_people
 
 VERSION = "2"
@@ -229,3 +231,41 @@ def poses(
             yield frame
 
     return pose_tracks(counted(frames), people, wanted, pose, frames.scale)
+
+
+@dataclass(frozen=True)
+class PeopleResult:
+    """Everything ``track_subject`` found: the people, the subject and the skeleton tracks."""
+
+    people: People
+    subject: Subject
+    tracks: dict[str, Track]
+
+    def to_dict(self) -> dict:
+        """The ``people`` and ``subject`` fields of ``aqa tracks --json`` / ``aqa extract
+        --json``."""
+        return {"people": self.people.summary(), "subject": self.subject.to_dict()}
+
+
+def track_subject(
+    video: Path | str,
+    person: str | None = "auto",
+    handovers: Iterable[tuple[float, int]] = (),
+    everyone: bool = False,
+    pose=None,
+    cache: Cache | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> PeopleResult:
+    """Find and track everyone in ``video`` (cached), choose the subject (``person``: "auto",
+    an id or "X,Y[@SECONDS]"; then the stored ``handovers`` [(seconds, id)] applied in order)
+    and run the landmarks for the subject (and everyone with ``everyone``); the video is
+    decoded once when it fits in memory. InputError for an unknown id or a point on nobody."""
+    frames = SampledFrames(video, cancel=cancel)
+    pose = pose or open_pose()
+    people = find_people(frames, pose=pose, cache=cache, progress=progress)
+    subject = choose_subject(people, person)
+    for time_s, person_id in handovers:
+        subject = hand_over(subject, people, time_s, person_id)
+    tracks = poses(frames, people, subject, everyone=everyone, pose=pose, progress=progress)
+    return PeopleResult(people, subject, tracks)

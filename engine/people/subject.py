@@ -189,6 +189,14 @@ def person_at(people: People, x: float, y: float, time_s: float | None = None) -
     return people.ids[int(np.argmax(counts))]
 
 
+def parse_handover(text: str) -> tuple[float, int]:
+    """``SECONDS:ID`` (from the ``--from`` option) -> (seconds, id); InputError otherwise."""
+    match = re.match(r"^\s*([\d.]+)\s*:\s*(\d+)\s*$", text)
+    if not match:
+        raise InputError(f"--from takes SECONDS:ID (e.g. 5.2:2), not {text!r}.")
+    return float(match[1]), int(match[2])
+
+
 def hand_over(subject: Subject, people: People, time_s: float, person: int) -> Subject:
     """The subject is ``person`` from ``time_s`` on (a user's fix of an identity swap)."""
     if person not in people.ids:
