@@ -250,3 +250,22 @@ def test_sampled_frames_decode_once_or_again(demo_clip):
     assert [(f.index, f.time, f.image.sum()) for f in again] == first
     assert again._kept is None
     assert [(f.index, f.time, f.image.sum()) for f in again] == first
+
+
+def test_detection_in_a_tile_lands_where_the_whole_frame_puts_it(demo_video, pose_model_dir):
+    """The walker at 4 s, found by the detector in the whole letterboxed frame and in each
+    square tile holding her: the same hip centre in frame pixels (a few pixels apart)."""
+    from engine.people.detect import tiles
+
+    pose = open_pose(pose_model_dir)
+    frame = list(videos.read_frames(demo_video, 4.05, 360))[-1]  # the frame at 4 s
+    whole = pose.detect(frame)
+    assert whole, "the walker is found in the whole frame"
+    hip = whole[0].keypoints[0]
+    h, w = frame.shape[:2]
+    holding = [r for r in tiles(w, h) if abs(hip[0] - r.cx) < r.size / 2 - 40]
+    assert holding
+    for region in holding:
+        found = pose.detect(frame, region)
+        nearest = min(np.linalg.norm(d.keypoints[0] - hip) for d in found)
+        assert nearest < 0.03 * w

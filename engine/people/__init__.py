@@ -4,5 +4,6 @@
 ``tracker``: per-frame links (Hungarian on motion and overlap) into tracklets, stitched across
 gaps by position, size and colour. ``subject``: ranking, automatic or user choice, swaps.
 ``landmarks``: the landmark model on one person's own region, as a skeleton ``Track``.
-``export``: CSV and TRC files. ``api``: what the extraction and the CLI call.
+``people``: the ``People`` container. ``export``: CSV and TRC files. ``metrics``: identity
+scores against known truth. ``api``: what the extraction and the CLI call.
 """
