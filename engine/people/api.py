@@ -253,6 +253,7 @@ def track_subject(
     handovers: Iterable[tuple[float, int]] = (),
     everyone: bool = False,
     pose=None,
+    sampling: dict | None = None,
     cache: Cache | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
@@ -260,8 +261,10 @@ def track_subject(
     """Find and track everyone in ``video`` (cached), choose the subject (``person``: "auto",
     an id or "X,Y[@SECONDS]"; then the stored ``handovers`` [(seconds, id)] applied in order)
     and run the landmarks for the subject (and everyone with ``everyone``); the video is
-    decoded once when it fits in memory. InputError for an unknown id or a point on nobody."""
-    frames = SampledFrames(video, cancel=cancel)
+    decoded once when it fits in memory. ``sampling``: VideoDecoder's ``fps`` and
+    ``short_side`` (default ``SAMPLING``, the fast profile's). InputError for an unknown id or a
+    point on nobody."""
+    frames = SampledFrames(video, sampling, cancel=cancel)
     pose = pose or open_pose()
     people = find_people(frames, pose=pose, cache=cache, progress=progress)
     subject = choose_subject(people, person)
