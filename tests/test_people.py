@@ -269,3 +269,16 @@ def test_detection_in_a_tile_lands_where_the_whole_frame_puts_it(demo_video, pos
         found = pose.detect(frame, region)
         nearest = min(np.linalg.norm(d.keypoints[0] - hip) for d in found)
         assert nearest < 0.03 * w
+
+
+def test_tracks_cli_one_frame(demo_video, clip_dir, pose_models, tmp_path, capsys):
+    """A video of one frame (the demo at 4 s, the walker in front): one person, a skeleton, one
+    CSV row."""
+    frame = list(videos.read_frames(demo_video, 4.05, 360))[-1]
+    video = videos.write_video(clip_dir / "one-frame-people.mp4", [frame])
+    out_csv = tmp_path / "one.csv"
+    assert main(["tracks", str(video), "--json", "--csv", str(out_csv)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [p["id"] for p in shown["people"]] == [1] and shown["skeleton"] == "ok"
+    assert shown["subject"]["reason"] == "the only person in the video"
+    assert len(out_csv.read_text().splitlines()) == 2

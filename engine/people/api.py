@@ -139,7 +139,8 @@ def people_in_frames(
     for frame in frames:
         times.append(frame.time)
         indices.append(frame.index)
-        found.append(detect_people(pose, frame.image, turn=len(found)))
+        # Every tile on the first frame (a one-frame video), then one tile per frame in turn.
+        found.append(detect_people(pose, frame.image, turn=len(found) or None))
         if progress and total:
             progress(min(1.0, len(found) / total), "people")
     times_arr = np.asarray(times, np.float64)

@@ -15,7 +15,8 @@
    later (within ``STITCH_S``) when the later one begins where the first was heading, at a
    similar size, in similar colours (Bhattacharyya distance of hue-saturation histograms).
    One assignment over all (end, start) pairs gives each tracklet at most one successor.
-3. Tracks seen on fewer than ``MIN_FRAMES`` frames are dropped (detector noise); ids are
+3. Tracks seen on fewer than ``MIN_FRAMES`` frames (or all of a shorter clip's) are dropped
+   (detector noise); ids are
    1, 2, ... in order of first appearance.
 """
 
@@ -240,7 +241,7 @@ def track_people(times: np.ndarray, frames: list[FramePeople]) -> list[list[tupl
     people = []
     for chain in chains:
         pairs = [p for t in chain for p in zip(t.frames, t.detections, strict=True)]
-        if len(pairs) >= MIN_FRAMES:
+        if len(pairs) >= min(MIN_FRAMES, len(frames)):
             people.append(sorted(pairs))
     people.sort(key=lambda pairs: (pairs[0][0], frames[pairs[0][0]].boxes[pairs[0][1], 0]))
     return people
