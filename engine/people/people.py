@@ -42,6 +42,16 @@ class People:
         """The sampled frame nearest ``time_s``."""
         return int(np.argmin(np.abs(self.times - time_s)))
 
+    def boxes_at(self, time_s: float) -> list[dict]:
+        """``[{id, box}]`` of the people on the sampled frame nearest ``time_s`` (for a "People"
+        overlay and for messages)."""
+        row = self.row_at(time_s)
+        return [
+            {"id": person, "box": [round(float(v), 1) for v in self.boxes[row, k]]}
+            for k, person in enumerate(self.ids)
+            if self.present[row, k]
+        ]
+
     def summary(self) -> list[dict]:
         """``[{id, first_s, last_s, coverage, box}]``: coverage is the fraction of sampled frames
         the person is seen on, box their median box (upright video pixels)."""

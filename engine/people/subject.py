@@ -171,22 +171,23 @@ def person_at(people: People, x: float, y: float, time_s: float | None = None) -
         if hits.size:
             areas = (boxes[row, hits, 2] - boxes[row, hits, 0]) ** 2
             return people.ids[int(hits[np.argmin(areas)])]
-        listed = "; ".join(
-            f"person {people.ids[k]} [{', '.join(f'{v:.0f}' for v in boxes[row, k])}]"
-            for k in np.flatnonzero(people.present[row])
-        )
+        listed = _listing(people.boxes_at(people.times[row]))
         raise InputError(
             f"Nobody is at {x:g},{y:g} at {people.times[row]:.2f} s "
             f"({listed or 'nobody is in the frame then'})."
         )
     counts = inside.sum(axis=0)
     if counts.size == 0 or counts.max() == 0:
-        listed = "; ".join(
-            f"person {p['id']} [{', '.join(f'{v:.0f}' for v in p['box'])}]"
-            for p in people.summary()
-        )
+        listed = _listing(people.summary())
         raise InputError(f"Nobody is ever at {x:g},{y:g} ({listed or 'nobody was found'}).")
     return people.ids[int(np.argmax(counts))]
+
+
+def _listing(people: list[dict]) -> str:
+    """``person 1 [x0, y0, x1, y1]; person 2 [...]`` for a one-sentence message."""
+    return "; ".join(
+        f"person {p['id']} [{', '.join(f'{v:.0f}' for v in p['box'])}]" for p in people
+    )
 
 
 def parse_handover(text: str) -> tuple[float, int]:
