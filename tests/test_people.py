@@ -67,6 +67,7 @@ def test_subject_auto_by_id_and_by_point(demo_people):
     auto = choose_subject(people)
     assert (auto.id, auto.chosen_by) == (jumper, "auto")
     assert "among 2 people" in auto.reason and auto.scores[jumper] > auto.scores[walker]
+    assert [r["id"] for r in auto.to_dict()["ranking"]] == [jumper, walker]
     assert choose_subject(people, str(walker)).to_dict()["chosen_by"] == "user"
     with pytest.raises(InputError, match=r"^Nobody is at 1700,100 at 5\.00 s \(person \d \["):
         choose_subject(people, "1700,100@5")

@@ -32,7 +32,7 @@ class Subject:
     """The subject: person ``id`` from the start, then ``handovers`` [(time_s, id)] in time
     order; ``chosen_by`` "auto" or "user"; ``ambiguous`` when two candidates ranked close;
     ``reason`` one sentence; ``swaps`` times (s) of likely identity swaps in the subject track;
-    ``scores`` each person's ranking score."""
+    ``scores`` each person's ranking score, best first."""
 
     id: int | None
     chosen_by: str
@@ -50,6 +50,7 @@ class Subject:
             "reason": self.reason,
             "swaps": list(self.swaps),
             "handovers": [{"from_s": t, "id": p} for t, p in self.handovers],
+            "ranking": [{"id": p, "score": v} for p, v in self.scores.items()],
         }
 
     def person_per_frame(self, people: People) -> np.ndarray:
