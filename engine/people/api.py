@@ -31,7 +31,7 @@ from engine.people.people import MODALITY, People
 from engine.people.subject import Subject, choose_subject, hand_over
 from engine.people.tracker import track_people
 
-VERSION = "2"
+VERSION = "3"
 SAMPLING = {"fps": 10.0, "short_side": 360}
 FILL_S = 1.0
 KEEP_MB = 400  # sampled frames kept in memory between the two passes, at most
