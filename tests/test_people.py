@@ -68,6 +68,7 @@ def test_subject_auto_by_id_and_by_point(demo_people):
     assert (auto.id, auto.chosen_by) == (jumper, "auto")
     assert "among 2 people" in auto.reason and auto.scores[jumper] > auto.scores[walker]
     assert [r["id"] for r in auto.to_dict()["ranking"]] == [jumper, walker]
+    assert auto.to_dict()["needs_review"] is False  # clear winner, no swaps
     assert choose_subject(people, str(walker)).to_dict()["chosen_by"] == "user"
     with pytest.raises(InputError, match=r"^Nobody is at 1700,100 at 5\.00 s \(person \d \["):
         choose_subject(people, "1700,100@5")
@@ -96,6 +97,7 @@ def test_swaps_found_and_fixed_by_a_hand_over(demo_people):
         people.image_size,
     )  # fmt: skip
     swaps = find_swaps(bad, subject)
+    assert choose_subject(bad).needs_review  # chosen automatically, with a swap
     assert len(swaps) >= 1 and all(5.0 <= t <= 6.6 for t in swaps)
     fixed = hand_over(subject, bad, swaps[0], walker)
     assert fixed.swaps == () and fixed.chosen_by == "user"

@@ -69,6 +69,8 @@ def run_tracks(args: argparse.Namespace) -> int:
     print(f"subject: {subject.reason}")
     if subject.swaps:
         print("possible identity swaps at " + ", ".join(f"{t:.2f} s" for t in subject.swaps))
+    if subject.needs_review:
+        print("please review the subject: choose with --person, fix a swap with --from")
     print(f"skeleton: {skeleton_text}")
     if args.trc is not None and not skeleton.ok:
         print(f"no TRC written: the subject's skeleton is {skeleton_text}")

@@ -42,6 +42,12 @@ class Subject:
     handovers: tuple[tuple[float, int], ...] = ()
     scores: dict[int, float] = field(default_factory=dict)
 
+    @property
+    def needs_review(self) -> bool:
+        """A proposal on this subject is flagged for review: chosen automatically between close
+        candidates, or with possible identity swaps the user has not settled."""
+        return self.ambiguous or (bool(self.swaps) and self.chosen_by == "auto")
+
     def to_dict(self) -> dict:
         return {
             "id": self.id,
@@ -49,6 +55,7 @@ class Subject:
             "ambiguous": self.ambiguous,
             "reason": self.reason,
             "swaps": list(self.swaps),
+            "needs_review": self.needs_review,
             "handovers": [{"from_s": t, "id": p} for t, p in self.handovers],
             "ranking": [{"id": p, "score": v} for p, v in self.scores.items()],
         }
