@@ -3,8 +3,10 @@
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.cli.person import add_person_options, person_choice
 from engine.cli.progress import progress_bar
 from engine.extract.config import ExtractionConfig
+from engine.people.subject import describe as describe_subject
 from engine.store import Store
 
 
@@ -16,6 +18,7 @@ def register(sub) -> None:
     g.add_argument("--model", type=int, help="model id (default: the item's active model)")
     g.add_argument("--modalities", help="comma-separated subset of the model's modalities")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_person_options(g)
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_grade)
 
@@ -52,6 +55,8 @@ def describe(row: dict) -> str:
     if details.get("settings_differ"):
         differ = ", ".join(details["settings_differ"])
         lines.append(f"your settings differ ({differ}); the model's were used")
+    if details.get("subject"):
+        lines.extend(describe_subject(details["subject"]))
     for name, why in details["modalities_missing"].items():
         lines.append(f"{name}: missing ({why})")
     if details.get("measurement_text"):
@@ -65,10 +70,18 @@ def run_grade(args) -> int:
     from engine.errors import InputError
     from engine.grading.service import grade_recording, grade_video
 
+    person, handovers = person_choice(args)
     with Store() as store, progress_bar() as bar:
         if args.target.isdigit():
             row = grade_recording(
-                store, int(args.target), args.model, _modalities(args.modalities), args.device, bar
+                store,
+                int(args.target),
+                args.model,
+                _modalities(args.modalities),
+                args.device,
+                bar,
+                person=person,
+                handovers=handovers,
             )
         else:
             if not (args.protocol and args.item):
@@ -88,6 +101,8 @@ def run_grade(args) -> int:
                 _modalities(args.modalities),
                 args.device,
                 progress=bar,
+                person=person,
+                handovers=handovers,
             )
             row = {**result.row(), "uncertain": result.uncertain}
     if args.json:

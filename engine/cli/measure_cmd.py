@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.cli.person import add_person_options, person_choice
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="where the pose model runs (default: auto)",
     )
+    add_person_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_measure)
 
@@ -37,13 +39,16 @@ def run_measure(args: argparse.Namespace) -> int:
     from engine.protocols import get_protocol
 
     get_protocol(args.protocol).item(args.item)  # a wrong item fails before the slow part
+    person, handovers = person_choice(args)
     if not args.video.is_file():
         raise InputError(f"There is no file {args.video}.")
     if args.video.suffix.lower() == ".npz":
         series, source = skeleton_from_track_file(args.video), "skeleton track file"
     else:
         with _progress_bar() as progress:
-            series, source = skeleton_from_video(args.video, args.device, progress=progress)
+            series, source = skeleton_from_video(
+                args.video, args.device, progress=progress, person=person, handovers=handovers
+            )
     result = measure(series, args.protocol, args.item)
     if args.json:
         print_json({**result.to_dict(), "skeleton": source})

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.cli.person import add_person_options, person_choice
 from engine.cli.progress import progress_bar
 
 
@@ -14,19 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="track every person, choose the subject, export keypoints and angles (CSV, TRC)",
     )
     p.add_argument("video", type=Path, help="video file")
-    p.add_argument(
-        "--person",
-        default="auto",
-        help="the subject: auto (default), an id, or a point X,Y[@SECONDS] in video pixels",
-    )
-    p.add_argument(
-        "--from",
-        dest="handovers",
-        action="append",
-        default=[],
-        metavar="SECONDS:ID",
-        help="from SECONDS on the subject is person ID (fixes an identity swap; repeatable)",
-    )
+    add_person_options(p)
     p.add_argument("--all", action="store_true", help="landmarks and rows for every person")
     p.add_argument("--csv", type=Path, required=True, help="CSV: one row per frame and person")
     p.add_argument("--trc", type=Path, help="TRC markers of the subject (OpenSim, pixels)")
@@ -38,19 +27,16 @@ def run_tracks(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.people.api import track_subject
     from engine.people.export import csv_text, trc_text, write_atomic
-    from engine.people.subject import check_person_text, parse_handover
+    from engine.people.subject import describe, proposal_details
 
-    check_person_text(args.person)
-    handovers = [parse_handover(text) for text in args.handovers]
+    person, handovers = person_choice(args)
     if not args.video.is_file():
         raise InputError(f"There is no file {args.video}.")
     for path in (args.csv, args.trc):
         if path is not None and not path.parent.is_dir():
             raise InputError(f"The folder of {path} does not exist.")
     with progress_bar("tracks") as progress:
-        result = track_subject(
-            args.video, args.person, handovers, everyone=args.all, progress=progress
-        )
+        result = track_subject(args.video, person, handovers, everyone=args.all, progress=progress)
     people, subject, tracks = result.people, result.subject, result.tracks
     rows = [t for k, t in tracks.items() if k != "subject"] if args.all else [tracks["subject"]]
     write_atomic(args.csv, csv_text(rows))
@@ -66,11 +52,7 @@ def run_tracks(args: argparse.Namespace) -> int:
     print(f"{len(people.ids)} people in {args.video.name}")
     if people.ids:
         print_table(people.summary(), ["id", "first_s", "last_s", "coverage", "box"])
-    print(f"subject: {subject.reason}")
-    if subject.swaps:
-        print("possible identity swaps at " + ", ".join(f"{t:.2f} s" for t in subject.swaps))
-    if subject.needs_review:
-        print("please review the subject: choose with --person, fix a swap with --from")
+    print("\n".join(describe(proposal_details(people.summary(), subject.to_dict()))))
     print(f"skeleton: {skeleton_text}")
     if args.trc is not None and not skeleton.ok:
         print(f"no TRC written: the subject's skeleton is {skeleton_text}")

@@ -258,16 +258,17 @@ def track_subject(
     cache: Cache | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    use_cache: bool = True,
 ) -> PeopleResult:
     """Find and track everyone in ``video`` (cached), choose the subject (``person``: "auto",
     an id or "X,Y[@SECONDS]"; then the stored ``handovers`` [(seconds, id)] applied in order)
     and run the landmarks for the subject (and everyone with ``everyone``); the video is
     decoded once when it fits in memory. ``sampling``: VideoDecoder's ``fps`` and
-    ``short_side`` (default ``SAMPLING``, the fast profile's). InputError for an unknown id or a
-    point on nobody."""
+    ``short_side`` (default ``SAMPLING``, the fast profile's); ``use_cache`` False finds the
+    people again. InputError for an unknown id or a point on nobody."""
     frames = SampledFrames(video, sampling, cancel=cancel)
     pose = pose or open_pose()
-    people = find_people(frames, pose=pose, cache=cache, progress=progress)
+    people = find_people(frames, pose=pose, cache=cache, use_cache=use_cache, progress=progress)
     subject = choose_subject(people, person)
     for time_s, person_id in handovers:
         subject = hand_over(subject, people, time_s, person_id)

@@ -252,3 +252,32 @@ def find_swaps(people: People, subject: Subject) -> tuple[float, ...]:
                     swaps.append(round(float(people.times[row]), 3))
         last = (row, k)
     return tuple(swaps)
+
+
+def proposal_details(people: list[dict], subject: dict) -> dict:
+    """What a proposal keeps of the subject choice (``details["subject"]``) from the people layer's
+    ``to_dict()`` fields: id, chosen_by, ambiguous, people (how many), swaps, reason and
+    needs_review."""
+    keys = ("id", "chosen_by", "ambiguous", "swaps", "reason", "needs_review")
+    return {**{k: subject[k] for k in keys}, "people": len(people)}
+
+
+def describe(details: dict) -> list[str]:
+    """The CLI's lines on a subject choice (``proposal_details``): ``subject: person 1 chosen
+    automatically among 2 people (rule: larger in the frame than person 2 ...)``, then the
+    possible swaps and a request to review when it needs one."""
+    reason = details["reason"]
+    head, _, rule = reason.partition(": ")
+    if details["chosen_by"] == "auto" and rule:
+        line = f"{head} (rule: {rule})"
+    elif details["id"] is not None and not reason.startswith("person"):
+        line = f"person {details['id']}, {reason}"
+    else:
+        line = reason
+    lines = [f"subject: {line}"]
+    if details["swaps"]:
+        times = ", ".join(f"{t:.2f} s" for t in details["swaps"])
+        lines.append(f"possible identity swaps at {times}")
+    if details["needs_review"]:
+        lines.append("please review the subject: choose with --person, fix a swap with --from")
+    return lines
