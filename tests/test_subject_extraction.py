@@ -212,3 +212,15 @@ def test_vtest_still_extracts(vtest_video, pose_models, aqa_home, capsys):
     assert shown["modalities"]["skeleton"]["status"] == "ok"
     assert len(shown["people"]) > 3 and shown["subject"]["chosen_by"] == "auto"
     assert shown["subject"]["id"] in {p["id"] for p in shown["people"]}
+
+
+def test_the_subject_choice_in_the_configuration():
+    assert (
+        ExtractionConfig(subject="auto").subject is None
+        and ExtractionConfig(subject=2).subject == "2"
+    )
+    chosen = ExtractionConfig.parse("skeleton", "fast").following("640,300@1.5", [(5.2, 2)])
+    assert ExtractionConfig.from_dict(chosen.to_dict()) == chosen
+    assert chosen.subject_key() == {"person": "640,300@1.5", "handovers": [[5.2, 2]]}
+    trained = ExtractionConfig.parse("skeleton", "fast")
+    assert chosen.for_model(trained) == chosen and trained.differences(chosen) == []

@@ -32,7 +32,6 @@ from engine.hashing import file_sha256
 from engine.jobs import CancelToken, Progress
 from engine.media.decode import VideoDecoder, decode_audio
 from engine.media.probe import probe
-from engine.people.api import VERSION as PEOPLE_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +178,8 @@ def extract(
     def cached(result, spec, backend) -> bool:
         key_params = dict(result.params)
         if spec.kind == "frames" and backend.tracks_people:
+            from engine.people.api import VERSION as PEOPLE_VERSION
+
             key_params["people"] = {"fps": prof.fps, "version": PEOPLE_VERSION}
             key_params["subject"] = config.subject_key()
         elif spec.kind == "frames":
@@ -353,6 +354,11 @@ def _run_people(
     """The subject's skeleton through the people layer; a bad subject choice (InputError) and a
     cancel are re-raised by the caller's thread, any other failure marks the skeleton only."""
     start = time.perf_counter()
+
+    def progress(fraction: float, stage: str) -> None:
+        # Finding the people is the first half of the skeleton's work, the landmarks the second.
+        report((fraction + (stage == "landmarks")) / 2, result.modality)
+
     try:
         track = backend.subject_track(
             video,
@@ -361,7 +367,7 @@ def _run_people(
             config.handovers,
             cache=cache,
             use_cache=use_cache,
-            progress=report,
+            progress=progress,
             cancel=cancel,
         )
     except (InputError, Cancelled) as exc:
