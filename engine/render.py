@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -83,8 +83,12 @@ def render(
     profile: str = "full",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    person: str | None = None,
+    handovers: Iterable[tuple[float, int]] = (),
 ) -> Path:
-    """Write the overlays of ``video`` to ``output``; returns the output path."""
+    """Write the overlays of ``video`` to ``output``; returns the output path. The skeleton is
+    the subject's (``person``: None/"auto", an id or a point "X,Y[@SECONDS]", then
+    ``handovers``)."""
     from engine.extract.config import ExtractionConfig
     from engine.extract.flow import FlowEngine, flow_to_rgb, to_grey
     from engine.extract.pipeline import extract
@@ -109,7 +113,7 @@ def render(
         )
     skeletons = None
     if "skeleton" in overlays:
-        config = ExtractionConfig.parse("skeleton", profile)
+        config = ExtractionConfig.parse("skeleton", profile).following(person, handovers)
         result = extract(video, config, progress=progress, cancel=cancel)
         status = result.modalities["skeleton"]
         if status.status == "ok":

@@ -46,7 +46,7 @@ def test_demo_clip_all_modalities(demo_clip, pose_models, aqa_home):
     xy = coco[detected][..., :2]
     assert xy[..., 0].max() <= 640 * 1.2 and xy[..., 1].max() <= 360 * 1.2
     assert result.decode["frames_decoded"] == 90 and result.decode["bad_packets"] == 0
-    assert len(_cache_files(aqa_home)) == 3
+    assert len(_cache_files(aqa_home)) == 4  # skeleton, flow, audio and the people found
 
     again = extract(demo_clip, ExtractionConfig(profile="fast"))
     assert all(r.cached for r in again.modalities.values())
@@ -77,25 +77,22 @@ def test_rgb_behind_the_running_skeleton_equals_rgb_on_its_cached_track(
 def test_rgb_is_not_cached_when_the_skeleton_beside_it_fails(
     demo_clip, pose_models, tmp_path, monkeypatch
 ):
-    """A skeleton that fails part-way leaves rgb with centre crops: shown, but not cached under
-    the key a later, successful skeleton run would give."""
+    """A skeleton that fails leaves rgb with centre crops: shown, but not cached under the key a
+    later, successful skeleton run would give."""
     from engine.extract.skeleton import SkeletonBackend
 
-    update, calls = SkeletonBackend.update, []
+    subject_track = SkeletonBackend.subject_track
 
-    def failing(self, frame):
-        calls.append(frame.index)
-        if len(calls) == 5:
-            raise RuntimeError("injected failure")
-        update(self, frame)
+    def failing(self, *args, **kwargs):
+        raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(SkeletonBackend, "update", failing)
+    monkeypatch.setattr(SkeletonBackend, "subject_track", failing)
     cache = Cache(tmp_path / "c")
     broken = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=cache)
     assert broken.modalities["skeleton"].status == "error"
     assert "injected failure" in broken.modalities["skeleton"].reason
     assert broken.modalities["rgb"].status == "ok"
-    monkeypatch.setattr(SkeletonBackend, "update", update)
+    monkeypatch.setattr(SkeletonBackend, "subject_track", subject_track)
     fixed = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=cache)
     assert not fixed.modalities["rgb"].cached
     assert fixed.modalities["rgb"].track["person"].mean() > 0.8
@@ -118,7 +115,7 @@ def test_nobody_visible_and_no_audio(tmp_path, pose_models, capsys):
     path = videos.nobody(tmp_path / "empty room.mp4", seconds=1.0)
     assert main(["extract", str(path), "--profile", "fast"]) == 0
     out = capsys.readouterr().out
-    assert "skeleton: missing (no person detected)" in out
+    assert "skeleton: missing (no person found)" in out
     assert "audio: missing (no audio track)" in out
     assert "flow: ok" in out
 

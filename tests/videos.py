@@ -199,3 +199,50 @@ def count_frames(path: Path) -> int:
 
 def _even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
+
+
+def crossing(src: Path, dst: Path, seconds: float = 6.0, fps: int = 10) -> list[dict]:
+    """Two real people cut out of the sports2d demo ``src`` (the jumper at 1 s, the walker at
+    2 s) sliding past each other in opposite directions over its blurred first frame, the
+    jumper in front. Returns the truth: for each frame, {1: jumper box, 2: walker box}."""
+    wanted = {0.0: None, 1.0: None, 2.0: None}
+    for time, image in zip(_times(src, 2.5), read_frames(src, 2.5, 360), strict=False):
+        for t in wanted:
+            if wanted[t] is None and time >= t - 1e-3:
+                wanted[t] = image
+    background = cv2.GaussianBlur(wanted[0.0], (0, 0), 25)
+    people = {
+        1: _cut(wanted[1.0], 0.31, 0.42, 0.0, 0.50),
+        2: _cut(wanted[2.0], 0.745, 0.86, 0.52, 0.97),
+    }
+    h, w = background.shape[:2]
+    count = int(seconds * fps)
+    truth, frames = [], []
+    for i in range(count):
+        img = background.copy()
+        boxes = {}
+        for person, direction in ((2, -1), (1, 1)):  # the jumper is pasted last: in front
+            crop = people[person]
+            ch, cw = crop.shape[:2]
+            span = w - cw - 40
+            x = 20 + (span * i // (count - 1) if direction > 0 else span - span * i // (count - 1))
+            y = h - ch - 20
+            img[y : y + ch, x : x + cw] = crop
+            boxes[person] = (x, y, x + cw, y + ch)
+        truth.append(boxes)
+        frames.append(img)
+    write_video(dst, frames, fps=fps)
+    return truth
+
+
+def _times(src: Path, seconds: float) -> Iterator[float]:
+    with av.open(str(src)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            yield float(frame.time or 0.0)
+
+
+def _cut(image: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    return image[int(y0 * h) : int(y1 * h), int(x0 * w) : int(x1 * w)].copy()

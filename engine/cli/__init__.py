@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "engine.cli.train_cmd",
     "engine.cli.grade_cmd",
     "engine.cli.models_cmd",
+    "engine.cli.tracks_cmd",
 ]
 
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.output import print_json
+from engine.cli.person import add_person_options, person_choice
 from engine.cli.progress import StageBars
 
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session", type=int, help="attach the result to this session's recording")
     p.add_argument("--item", help="protocol item of the recording (with --session)")
     p.add_argument("--view", help="camera view of the recording (with --session)")
+    add_person_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_extract)
 
@@ -36,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--frame", type=int, help="render only this frame (0-based) to an image")
     r.add_argument("--short-side", type=int, default=720, help="output size (default 720)")
     r.add_argument("--profile", choices=["fast", "full"], default="full", help="speed or detail")
+    add_person_options(r)
     r.set_defaults(func=run_render)
 
 
@@ -48,6 +51,7 @@ def run_extract(args: argparse.Namespace) -> int:
         raise InputError("--session and --item go together: give both or neither.")
     store = None
     config = ExtractionConfig.parse(args.modalities, args.profile, args.device)
+    config = config.following(*person_choice(args))
     if args.session is not None:
         from engine.extract.attach import check_target
         from engine.store import Store
@@ -88,6 +92,8 @@ def run_extract(args: argparse.Namespace) -> int:
 
 
 def _print_summary(result) -> None:
+    from engine.people.subject import describe
+
     data = result.to_dict()
     print(
         f"{data['video']}: profile {data['profile']}, device {data['device']}, "
@@ -108,12 +114,16 @@ def _print_summary(result) -> None:
                 line += f", person detected in {r['detection_rate']:.0%}"
             line += " (cached)" if r["cached"] else ""
         print(line)
+    subject = result.subject_details()
+    if subject is not None:
+        print("\n".join(f"  {line}" for line in describe(subject)))
 
 
 def run_render(args: argparse.Namespace) -> int:
     from engine.render import render
 
     overlays = [o.strip() for o in args.overlay.split(",") if o.strip()]
+    person, handovers = person_choice(args)
     bars = StageBars(enabled=sys.stderr.isatty())
     try:
         out = render(
@@ -123,6 +133,8 @@ def run_render(args: argparse.Namespace) -> int:
             frame=args.frame,
             short_side=args.short_side,
             profile=args.profile,
+            person=person,
+            handovers=handovers,
             progress=bars,
         )
     finally:

@@ -3,9 +3,11 @@
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.cli.person import add_person_options, person_choice
 from engine.cli.progress import progress_bar
 from engine.extract.config import ExtractionConfig
 from engine.flags import MARK, proposal_flags, short_text
+from engine.people.subject import describe as describe_subject
 from engine.store import Store
 
 DEVICES = ["auto", "cpu", "cuda"]
@@ -22,6 +24,7 @@ def register(sub) -> None:
     g.add_argument("--model", type=int, help="model id (default: the item's active model)")
     g.add_argument("--modalities", help="comma-separated subset of the model's modalities")
     g.add_argument("--device", default="auto", choices=DEVICES, help="where the model runs")
+    add_person_options(g)
     g.add_argument("--json", action="store_true", help="print JSON")
     g.set_defaults(func=run_grade)
 
@@ -57,6 +60,8 @@ def describe(row: dict) -> str:
     if details.get("settings_differ"):
         differ = ", ".join(details["settings_differ"])
         lines.append(f"your settings differ ({differ}); the model's were used")
+    if details.get("subject"):
+        lines.extend(describe_subject(details["subject"]))
     if details.get("measurement_text"):
         lines.append(f"measurement: {details['measurement_text']}")
     demo = "  [DEMO model, trained on synthetic data — not for clinical use]"
@@ -69,11 +74,19 @@ def run_grade(args) -> int:
     from engine.errors import InputError
     from engine.grading.service import grade_recording, grade_video
 
+    person, handovers = person_choice(args)
     with Store() as store, progress_bar() as bar:
         if args.target.isdigit() or args.session is not None:
             recording = _recording(store, args)
             row = grade_recording(
-                store, recording, args.model, _modalities(args.modalities), args.device, bar
+                store,
+                recording,
+                args.model,
+                _modalities(args.modalities),
+                args.device,
+                bar,
+                person=person,
+                handovers=handovers,
             )
         else:
             if not (args.protocol and args.item):
@@ -93,6 +106,8 @@ def run_grade(args) -> int:
                 _modalities(args.modalities),
                 args.device,
                 progress=bar,
+                person=person,
+                handovers=handovers,
             )
             row = {**result.row(), "uncertain": result.uncertain}
     if args.json:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
+from engine.cli.person import add_person_options, person_choice
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--session", type=int, help="also file the video under this session's item (its recording)"
     )
+    add_person_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_measure)
 
@@ -40,6 +42,7 @@ def run_measure(args: argparse.Namespace) -> int:
     from engine.protocols import get_protocol
 
     get_protocol(args.protocol).item(args.item)  # a wrong item fails before the slow part
+    person, handovers = person_choice(args)
     if not args.video.is_file():
         raise InputError(f"There is no file {args.video}.")
     recording = None
@@ -53,7 +56,9 @@ def run_measure(args: argparse.Namespace) -> int:
         series, source = skeleton_from_track_file(args.video), "skeleton track file"
     else:
         with _progress_bar() as progress:
-            series, source = skeleton_from_video(args.video, args.device, progress=progress)
+            series, source = skeleton_from_video(
+                args.video, args.device, progress=progress, person=person, handovers=handovers
+            )
     result = measure(series, args.protocol, args.item)
     if args.json:
         print_json(

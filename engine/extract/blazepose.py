@@ -367,13 +367,13 @@ class BlazePose:
         self._time = self._time + DEFAULT_FRAME_INTERVAL if timestamp_s is None else timestamp_s
         result = None
         if self._roi is not None:
-            result = self._landmarks(frame, self._roi, tracked=True)
+            result = self.landmarks(frame, self._roi, tracked=True)
         if result is None:
             self._aux_filter.reset()
             detections = self.detect(frame)
             if detections:
                 roi = roi_from_points(*detections[0].keypoints[:2])
-                result = self._landmarks(frame, roi, tracked=False)
+                result = self.landmarks(frame, roi, tracked=False)
         if result is None:
             self._roi = None
             return _empty()
@@ -384,13 +384,14 @@ class BlazePose:
         self._roi = roi_from_points(aux[0], aux[1])
         return pose
 
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        """All people the detector finds in the frame, best first."""
+    def detect(self, frame: np.ndarray, region: Roi | None = None) -> list[Detection]:
+        """All people the detector finds in the frame, best first; in the upright square
+        ``region`` (pixels) when given, else in the whole frame letterboxed."""
         height, width = frame.shape[:2]
-        side = float(max(width, height))
-        image = crop(
-            frame, Roi(width / 2, height / 2, side, 0.0), DETECTOR_INPUT, cv2.BORDER_CONSTANT
-        )
+        if region is None:
+            region = Roi(width / 2, height / 2, float(max(width, height)), 0.0)
+        side = region.size
+        image = crop(frame, region, DETECTOR_INPUT, cv2.BORDER_CONSTANT)
         tensor = image.astype(np.float32)[None] * np.float32(2.0 / 255.0) - np.float32(1.0)
         out = self._detector.run(tensor)
         raw = out["boxes"][0]
@@ -404,15 +405,15 @@ class BlazePose:
         half = raw[:, 2:4] / DETECTOR_INPUT / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1)
         kps = raw[:, 4:].reshape(-1, NUM_KEYPOINTS, 2) / DETECTOR_INPUT + anchors[:, None, :]
-        # Letterboxed tensor (normalised) -> frame pixels: both map through the padded square.
-        offset = np.array([(side - width) / 2, (side - height) / 2], dtype=np.float64)
+        # Tensor (normalised) -> frame pixels: both map through the square region.
+        offset = np.array([side / 2 - region.cx, side / 2 - region.cy], dtype=np.float64)
         results = []
         for box, points, score in weighted_nms(boxes, kps, scores):
             box_px = (box.reshape(2, 2) * side - offset).reshape(4)
             results.append(Detection(box_px, points * side - offset, score))
         return results
 
-    def _landmarks(
+    def landmarks(
         self, frame: np.ndarray, roi: Roi, tracked: bool
     ) -> tuple[PoseFrame, np.ndarray] | None:
         """Landmarks inside ``roi`` and the two auxiliary points [2, 2] (hip centre, scale point)

@@ -73,14 +73,24 @@ class ModalityConfig:
 
 @dataclass(frozen=True)
 class ExtractionConfig:
-    """``subject``: the person to follow (reserved for the multi-person work; None: automatic)."""
+    """``subject``: the person the skeleton follows (``engine.people``): None (automatic), an
+    id ("2") or a point "X,Y[@SECONDS]" in upright video pixels; ``handovers`` [(seconds, id)]:
+    from then on the subject is that person (a fixed identity swap)."""
 
     modalities: tuple[ModalityConfig, ...] = tuple(ModalityConfig.of(m) for m in DEFAULT_MODALITIES)
     profile: str = "full"
     device: str = "auto"
-    subject: int | None = None
+    subject: str | None = None
+    handovers: tuple[tuple[float, int], ...] = ()
 
     def __post_init__(self) -> None:
+        from engine.people.subject import check_person_text
+
+        subject = None if self.subject is None else str(self.subject).strip()
+        check_person_text(subject)
+        object.__setattr__(self, "subject", None if subject in (None, "", "auto") else subject)
+        handovers = tuple(sorted((float(t), int(p)) for t, p in self.handovers))
+        object.__setattr__(self, "handovers", handovers)
         if self.profile not in PROFILES:
             known = ", ".join(PROFILES)
             raise InputError(f"There is no extraction profile {self.profile!r}; use {known}.")
@@ -145,6 +155,16 @@ class ExtractionConfig:
         note = {"protocol": protocol, "item": item, "examination": examination}
         return self.with_options("text", **note, **({"subject": subject} if subject else {}))
 
+    def following(
+        self, person: str | None, handovers: Iterable[tuple[float, int]] = ()
+    ) -> ExtractionConfig:
+        """The same following ``person`` (None: automatic) with ``handovers``."""
+        return replace(self, subject=person, handovers=tuple(handovers))
+
+    def subject_key(self) -> dict[str, Any]:
+        """The subject choice as it enters the skeleton's cache key."""
+        return {"person": self.subject or "auto", "handovers": [list(h) for h in self.handovers]}
+
     def for_model(self, trained: ExtractionConfig) -> ExtractionConfig:
         """What grading with a model trained on ``trained`` extracts: its modalities, backends,
         options and profile, with this configuration's device, subject and file locations."""
@@ -157,14 +177,14 @@ class ExtractionConfig:
                 if k in LOCATION_OPTIONS + RECORDING_OPTIONS
             }
             chosen.append(replace(m, options={**m.trained_options(), **places}))
-        return replace(trained, modalities=tuple(chosen), device=self.device, subject=self.subject)
+        chosen_config = replace(trained, modalities=tuple(chosen), device=self.device)
+        return chosen_config.following(self.subject, self.handovers)
 
     def differences(self, other: ExtractionConfig) -> list[str]:
         """Which settings of ``other`` differ from this one, for the modalities both configure
-        (device, recording and location options aside): e.g. ``["profile", "skeleton backend"]``."""
+        (device, subject, recording and location options aside): e.g. ``["profile", "skeleton
+        backend"]``. The subject is the recording's, never the model's."""
         found = ["profile"] if self.profile != other.profile else []
-        if self.subject != other.subject:
-            found.append("subject")
         for mine in self.modalities:
             theirs = other.get(mine.modality)
             if theirs is None:
@@ -182,7 +202,7 @@ class ExtractionConfig:
 
     def to_dict(self, trained: bool = False) -> dict[str, Any]:
         """JSON-able; ``trained``: only what shapes the features (for a model card)."""
-        return {
+        data = {
             "modalities": {
                 m.modality: {
                     "backend": m.backend,
@@ -194,6 +214,9 @@ class ExtractionConfig:
             "device": self.device,
             "subject": self.subject,
         }
+        if self.handovers:
+            data["handovers"] = [list(h) for h in self.handovers]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExtractionConfig:
@@ -207,6 +230,7 @@ class ExtractionConfig:
                 str(data.get("profile", "full")),
                 str(data.get("device", "auto")),
                 data.get("subject"),
+                tuple(tuple(h) for h in data.get("handovers", ())),
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise InputError(f"The extraction configuration is not readable ({exc}).") from exc

@@ -1,10 +1,13 @@
 """Extraction of one video: probe, hash, decode once, feed every frame backend, log-mel the audio.
 
 Decoding runs in a producer thread; each frame backend runs in its own thread behind a small
-bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. rgb crops
-around the person: it runs behind the skeleton in the same pass (each frame goes on to it with the
-box just found), or on a cached skeleton's boxes. Results are cached per backend (see
-``engine.cache``); a cancelled run writes nothing.
+bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. The
+BlazePose skeleton follows the configuration's subject: it runs the people layer
+(``engine.people``: everyone tracked, the subject chosen, landmarks on the subject) in a thread of
+its own, alongside the frame pass and the audio. rgb crops around the person: behind a frame-fed
+skeleton in the same pass (each frame goes on to it with the box just found), on a cached
+skeleton's boxes, or in a second pass on the subject's boxes once the people layer is done.
+Results are cached per backend (see ``engine.cache``); a cancelled run writes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from engine.cache import Cache, cache_key
 from engine.device import check_request
-from engine.errors import AqaError, Cancelled, MissingWeightsError
+from engine.errors import AqaError, Cancelled, InputError, MissingWeightsError
 from engine.extract import registry
 from engine.extract.config import ExtractionConfig
 from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
@@ -82,6 +85,21 @@ class ExtractionResult:
         result = self.modalities.get(modality)
         return result.track if result is not None and result.status != "error" else None
 
+    def people(self) -> dict[str, Any]:
+        """``{"people": [...], "subject": {...}}`` of a skeleton that followed the subject
+        (``engine.people``), else both None."""
+        track = self.track("skeleton")
+        meta = track.meta if track is not None else {}
+        return {"people": meta.get("people"), "subject": meta.get("subject")}
+
+    def subject_details(self) -> dict[str, Any] | None:
+        """The subject choice as a proposal keeps it (``engine.people.subject.proposal_details``),
+        or None without a skeleton that followed the subject."""
+        from engine.people.subject import proposal_details
+
+        found = self.people()
+        return None if found["subject"] is None else proposal_details(**found)
+
     def to_dict(self) -> dict[str, Any]:
         duration = self.media.get("duration_s") or 0.0
         return {
@@ -95,6 +113,7 @@ class ExtractionResult:
             "decode": self.decode,
             "modalities": {m: r.to_dict() for m, r in self.modalities.items()},
             "extraction": self.config.to_dict() if self.config else None,
+            **self.people(),
         }
 
 
@@ -159,7 +178,12 @@ def extract(
 
     def cached(result, spec, backend) -> bool:
         key_params = dict(result.params)
-        if spec.kind == "frames":
+        if spec.kind == "frames" and backend.tracks_people:
+            from engine.people.api import VERSION as PEOPLE_VERSION
+
+            key_params["people"] = {"fps": prof.fps, "version": PEOPLE_VERSION}
+            key_params["subject"] = config.subject_key()
+        elif spec.kind == "frames":
             key_params["decode"] = decode_params
         result.cache_key = cache_key(
             sha, "track", f"{result.modality}/{spec.name}", backend.version, key_params
@@ -170,33 +194,40 @@ def extract(
             report(1.0, result.modality)
         return found is not None
 
+    people_job: tuple[ModalityResult, FrameBackend] | None = None
     for result, spec, backend in built:
         if spec.kind == "frames" and backend.follows_person and "skeleton" in results:
             person_crops.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
+        elif spec.kind == "frames" and backend.tracks_people:
+            people_job = (result, backend)
         elif spec.kind == "frames":
             frame_jobs.append((result, backend))
         elif spec.kind == "text":
             text_jobs.append((result, backend))
         else:
             audio_jobs.append((result, backend))
-    # rgb follows the skeleton: its boxes come from the cached track, or live from the skeleton
-    # running in this pass; without a skeleton it crops the centre of the frame.
+    # rgb follows the skeleton: its boxes come from the cached track, live from the skeleton
+    # running in this pass, or from the subject's track once the people layer is done (a second
+    # pass); without a skeleton it crops the centre of the frame.
     chained: dict[str, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
+    after_people: list[tuple[ModalityResult, FrameBackend]] = []
     skeleton = results.get("skeleton")
     running = next((b for r, b in frame_jobs if r is skeleton), None)
     for result, spec, backend in person_crops:
         live = None
         if skeleton.status == "ok" and skeleton.track is not None:
             backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-        elif running is not None and running.finds_person:
+        elif people_job is not None or (running is not None and running.finds_person):
             live = LiveBoxes()
             backend.use_person_boxes(live, skeleton.cache_key)
         result.params = backend.params()
         if cached(result, spec, backend):
             continue
-        if live is not None:
+        if people_job is not None:
+            after_people.append((result, backend))
+        elif live is not None:
             chained["skeleton"] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))
@@ -205,49 +236,76 @@ def extract(
 
     decode_stats: dict[str, Any] = {}
     decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
-    # Audio runs in its own thread, alongside the frame backends.
-    audio_failure: list[BaseException] = []
-    audio_thread = threading.Thread(
-        target=_run_audio_jobs,
-        args=(video, audio_jobs, report, cancel, audio_failure),
-        name="extract-audio",
-        daemon=True,
-    )
+    # Audio and the people layer run in their own threads, alongside the frame backends.
+    failures: list[BaseException] = []
+    threads = [
+        threading.Thread(
+            target=_run_audio_jobs,
+            args=(video, audio_jobs, report, cancel, failures),
+            name="extract-audio",
+            daemon=True,
+        )
+    ]
+    if people_job is not None:
+        people_args = (video, *people_job, config, prof.fps, cache, use_cache, report, cancel)
+        threads.append(
+            threading.Thread(
+                target=_run_people,
+                args=(*people_args, failures),
+                name="extract-people",
+                daemon=True,
+            )
+        )
+
+    def frame_pass(jobs, chain=None) -> dict[str, Any]:
+        decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
+        _run_frames(decoder, jobs, report, cancel, chain)
+        stats = decoder.stats
+        return {
+            "frames_decoded": stats.decoded,
+            "frames_used": stats.yielded,
+            "bad_packets": stats.bad_packets,
+            "corrupt_frames": stats.corrupt_frames,
+            "ended_early": stats.ended_early,
+            "short_side": decode_side,
+            "fps": decoder.output_fps,
+        }
+
     try:
-        audio_thread.start()
+        for thread in threads:
+            thread.start()
         if frame_jobs:
-            decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
-            _run_frames(decoder, frame_jobs, report, cancel, chained)
-            stats = decoder.stats
-            decode_stats = {
-                "frames_decoded": stats.decoded,
-                "frames_used": stats.yielded,
-                "bad_packets": stats.bad_packets,
-                "corrupt_frames": stats.corrupt_frames,
-                "ended_early": stats.ended_early,
-                "short_side": decode_side,
-                "fps": decoder.output_fps,
-            }
+            decode_stats = frame_pass(frame_jobs, chained)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.1)
+        if failures:
+            raise failures[0]
+        if after_people:
+            if skeleton.status == "ok":
+                for _, backend in after_people:
+                    backend.use_person_boxes(skeleton.track, skeleton.cache_key)
+            stats = frame_pass(after_people)
+            decode_stats = decode_stats or stats
+        if decode_stats:
             cache.save(decode_key, lambda fh: fh.write(json.dumps(decode_stats).encode()), ".json")
         elif use_cache:  # every track came from the cache: so do the decoder's counts
             found = cache.load(decode_key, lambda p: json.loads(p.read_text()), ".json")
             decode_stats = {**found, "cached": True} if found else {}
-        while audio_thread.is_alive():
-            audio_thread.join(timeout=0.1)
     except KeyboardInterrupt as exc:
         cancel.cancel()
-        audio_thread.join()
+        for thread in threads:
+            thread.join()
         raise Cancelled("Extraction was cancelled; nothing was saved.") from exc
     except BaseException:
         cancel.cancel()
-        audio_thread.join()
+        for thread in threads:
+            thread.join()
         raise
-    if audio_failure:
-        raise audio_failure[0]
 
     # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
     followers = (
-        {r.modality for r, _, _ in chained.values()}
+        {r.modality for r, _, _ in chained.values()} | {r.modality for r, _ in after_people}
         if skeleton and skeleton.status == "error"
         else set()
     )
@@ -275,6 +333,7 @@ def _cacheable(result: ModalityResult) -> bool:
 
 def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) -> None:
     result.track = track
+    result.version = track.version or result.version
     result.status, result.reason = track.status, track.reason
     result.frames = track.frames
     result.cached = cached
@@ -294,6 +353,39 @@ def _run_text(result: ModalityResult, backend, cancel: CancelToken) -> None:
         result.status, result.reason = "error", _sentence(exc)
         return
     _finish(result, track, cached=False, seconds=time.perf_counter() - start)
+
+
+def _run_people(
+    video, result, backend, config, fps, cache, use_cache, report, cancel, failure: list
+) -> None:
+    """The subject's skeleton through the people layer; a bad subject choice (InputError) and a
+    cancel are re-raised by the caller's thread, any other failure marks the skeleton only."""
+    start = time.perf_counter()
+
+    def progress(fraction: float, stage: str) -> None:
+        # Finding the people is the first half of the skeleton's work, the landmarks the second.
+        report((fraction + (stage == "landmarks")) / 2, result.modality)
+
+    try:
+        track = backend.subject_track(
+            video,
+            fps,
+            config.subject,
+            config.handovers,
+            cache=cache,
+            use_cache=use_cache,
+            progress=progress,
+            cancel=cancel,
+        )
+    except (InputError, Cancelled) as exc:
+        failure.append(exc)
+        return
+    except Exception as exc:  # one modality failing never stops the others
+        log.exception("the people layer failed")
+        result.status, result.reason = "error", _sentence(exc)
+        return
+    _finish(result, track, cached=False, seconds=time.perf_counter() - start)
+    report(1.0, result.modality)
 
 
 def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:

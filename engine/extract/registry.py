@@ -54,6 +54,9 @@ class FrameBackend(Backend):
     finds_person: ClassVar[bool] = False
     #: Crops around the person boxes a pose backend found (``use_person_boxes``): rgb.
     follows_person: ClassVar[bool] = False
+    #: Tracks everyone over the whole video itself (``subject_track``) instead of being fed
+    #: frames, and follows the chosen subject: BlazePose through ``engine.people``.
+    tracks_people: ClassVar[bool] = False
 
     @abstractmethod
     def start(self, stream: StreamInfo) -> None: ...

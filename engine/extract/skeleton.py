@@ -1,11 +1,17 @@
-"""Skeleton backend: BlazePose on every fed frame, stored as COCO-17 and the raw 33 landmarks.
+"""Skeleton backend: BlazePose, stored as COCO-17 and the raw 33 landmarks.
 
+The extraction runs it through the people layer (``subject_track``: everyone tracked over the
+whole clip, the landmarks on the chosen subject only); fed frame by frame (``start`` / ``update``
+/ ``finish``) it follows whoever the single-person tracker finds.
 Coordinates are in pixels of the displayed video (rotation applied, before any down-scaling).
-A video in which nobody is ever detected gives a *missing* track ("no person detected").
+A video in which nobody is ever detected gives a *missing* track ("no person detected", or "no
+person found" through the people layer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +26,7 @@ COCO_SHOULDERS = (5, 6)
 
 class SkeletonBackend(FrameBackend):
     finds_person = True
+    tracks_people = True
     modality = "skeleton"
     name = "blazepose"
 
@@ -50,6 +57,37 @@ class SkeletonBackend(FrameBackend):
 
     def params(self) -> dict[str, Any]:
         return {"short_side": self.short_side, **self.pose.params()}
+
+    def subject_track(
+        self,
+        video: Path,
+        fps: float | None,
+        person: str | None = None,
+        handovers: Iterable[tuple[float, int]] = (),
+        cache=None,
+        use_cache: bool = True,
+        progress=None,
+        cancel=None,
+    ) -> Track:
+        """The chosen subject's skeleton over the whole ``video`` sampled at ``fps`` (None: every
+        frame) and this backend's short side; its ``meta`` holds ``people`` and ``subject`` (the
+        people layer's ``to_dict()``). InputError for an unknown id or a point on nobody."""
+        from engine.people.api import track_subject
+
+        found = track_subject(
+            video,
+            person,
+            handovers,
+            pose=self.pose,
+            sampling={"fps": fps, "short_side": self.short_side},
+            cache=cache,
+            use_cache=use_cache,
+            progress=progress,
+            cancel=cancel,
+        )
+        track = found.tracks["subject"]
+        track.meta.update(found.to_dict())
+        return track
 
     def start(self, stream: StreamInfo) -> None:
         self.pose.reset()

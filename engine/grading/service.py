@@ -2,6 +2,7 @@
 modalities are available, and store the proposal next to the clinician's grades."""
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,13 @@ def grade_recording(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     settings: ExtractionConfig | None = None,
+    person: str | None = None,
+    handovers: Iterable[tuple[float, int]] = (),
 ) -> dict[str, Any]:
     """Grade a stored recording and store the assessment; returns the stored row.
 
-    ``settings``: the user's extraction settings (file locations; differences are reported)."""
+    ``settings``: the user's extraction settings (file locations; differences are reported);
+    ``person`` and ``handovers``: the subject to follow (``grade_video``)."""
     video = checked_path(store, recording_id)  # refused when the video changed since it was added
     recording = store.recording(recording_id)
     session = store.session(recording["session_id"])
@@ -77,6 +81,8 @@ def grade_recording(
         examination=session["notes"] or "",
         progress=progress,
         cancel=cancel,
+        person=person,
+        handovers=handovers,
     )
     return store.add_assessment(recording_id, result.row())
 
@@ -92,11 +98,15 @@ def grade_video(
     examination: str = "",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    person: str | None = None,
+    handovers: Iterable[tuple[float, int]] = (),
 ) -> GradeResult:
     """Grade one video file with ``model`` (nothing is stored).
 
     The extraction is the model's own (``model_extraction``); ``settings`` (the user's) lend
-    only file locations, and ``details["settings_differ"]`` names what they would have changed.
+    only file locations and the subject, and ``details["settings_differ"]`` names what they
+    would have changed. ``person`` (an id or a point "X,Y[@SECONDS]") and ``handovers`` choose
+    the subject instead of the settings' one; ``details["subject"]`` says who was followed.
     """
     from engine.extract.pipeline import extract
 
@@ -113,6 +123,8 @@ def grade_video(
         .only(wanted)
         .for_recording(protocol_id, item_id, examination)
     )
+    if person not in (None, "auto") or handovers:
+        config = config.following(person, handovers)
     report = progress or (lambda fraction, stage: None)
     result = extract(video, config, progress=report, cancel=cancel)
     tracks = {m: result.track(m) for m in model.network.modalities}
@@ -160,6 +172,9 @@ def grade_video(
         "model": {"name": model.card.get("name"), "preset": model.card.get("preset"),
                   "version": model.version, "metrics": model.card.get("metrics")},
     }  # fmt: skip
+    subject = result.subject_details()
+    if subject is not None:
+        details["subject"] = subject
     if settings is not None:
         details["settings_differ"] = trained.only(wanted).differences(settings)
     details.update(_measurement(tracks.get("skeleton"), protocol_id, item, proposal.grade))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from engine.errors import InputError, MissingWeightsError
@@ -18,16 +19,19 @@ def skeleton_from_video(
     device: str = "auto",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    person: str | None = None,
+    handovers: Iterable[tuple[float, int]] = (),
 ) -> tuple[SkeletonSeries, str]:
-    """The skeleton of every frame of ``path`` from the extraction pipeline (cached, so a second
-    measurement of the same video reuses it) and a few words on where it came from ("blazepose
-    on cpu, cached"); InputError when nobody is detected on any frame, MissingWeightsError when
+    """The subject's skeleton (``person`` and ``handovers`` as in ``ExtractionConfig``) on every
+    frame of ``path`` from the extraction pipeline (cached, so a second measurement of the same
+    video reuses it) and a few words on where it came from ("blazepose on cpu, cached, person 1
+    (auto)"); InputError when nobody is detected on any frame, MissingWeightsError when
     the pose model files are missing."""
     from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
 
     path = Path(path)
-    config = ExtractionConfig.parse("skeleton", "full", device)
+    config = ExtractionConfig.parse("skeleton", "full", device).following(person, handovers)
     result = extract(path, config, progress=progress, cancel=cancel)
     skeleton = result.modalities["skeleton"]
     track = result.track("skeleton")
@@ -42,6 +46,9 @@ def skeleton_from_video(
     log.info("%s: person detected on %.0f%% of frames", path.name, 100 * track["detected"].mean())
     size = (int(result.media.get("width", 0)), int(result.media.get("height", 0)))
     source = f"{skeleton.backend} on {skeleton.device}" + (", cached" if skeleton.cached else "")
+    subject = result.subject_details()
+    if subject is not None and subject["id"] is not None:
+        source += f", person {subject['id']} ({subject['chosen_by']})"
     return SkeletonSeries.from_track(track, size), source
 
 
