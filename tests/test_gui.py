@@ -211,16 +211,18 @@ def test_grade_with_a_chosen_model_of_each_family(
 
 
 def test_limssr_grades_through_the_worker_with_the_settings_llm_folder(
-    window, qtbot, tmp_path, monkeypatch
+    window, qtbot, tmp_path, monkeypatch, demo_clip, capsys
 ):
     """A LIMSSR model needs its local language model: the Settings' LLM folder reaches the
-    worker, which grades the video with it (without it: one sentence in a dialog)."""
+    worker, which grades the demo video with it; the proposal is in the session's report."""
     from test_limssr import registered_limssr
+
+    from engine.cli import main
 
     monkeypatch.setenv("AQA_LLM_PATH", "")  # restored after the test, whatever the window sets
     monkeypatch.delenv("AQA_LLM_PATH")
-    model_id, backbone, video = registered_limssr(tmp_path)
-    session, rec = session_with(window.store, video, item="head_elevation")
+    model_id, backbone = registered_limssr(tmp_path)
+    session, rec = session_with(window.store, demo_clip, item="head_elevation")
     reload(window, "recording", rec["id"])
     window.settings.set("llm_path", str(backbone))
     job = window.grade_selected(model_id)
@@ -229,6 +231,10 @@ def test_limssr_grades_through_the_worker_with_the_settings_llm_folder(
     proposal = window.store.latest_assessment(rec["id"])
     assert proposal["model_id"] == "limssr/cmas/head_elevation/v1"
     assert set(proposal["details"]["modalities_used"]) == {"flow", "audio"}
+    assert main(["report", str(session["id"]), "--pdf", str(tmp_path / "s.pdf")]) == 0
+    capsys.readouterr()
+    assert main(["report", str(session["id"]), "--json"]) == 0
+    assert "limssr/cmas/head_elevation/v1" in capsys.readouterr().out
 
 
 def test_settings_dialog_lists_the_devices_found(window, qtbot):

@@ -253,11 +253,7 @@ def test_registered_limssr_model_grades_with_the_local_language_model(
 @pytest.mark.slow
 def registered_limssr(tmp_path):
     """A tiny LIMSSR trained for real on the app's flow and audio features, on a tiny local
-    Qwen3, registered for cmas/head_elevation; and a generated video (moving texture, tone).
-    Returns (model id, backbone directory, video)."""
-    import numpy as np
-    import videos
-
+    Qwen3, registered for cmas/head_elevation. Returns (model id, backbone directory)."""
     from engine.features import default_dims
     from engine.store import Store
     from engine.synthetic import SyntheticSpec, generate
@@ -278,25 +274,21 @@ def registered_limssr(tmp_path):
         model_id = store.register_model(
             "cmas", "head_elevation", "limssr", saved, read_card(saved), actor="test"
         )["id"]
-    rng = np.random.default_rng(3)
-    frames = [np.full((96, 128, 3), 40, np.uint8) for _ in range(30)]
-    for i, img in enumerate(frames):
-        img[30:54, 10 + 3 * i : 34 + 3 * i] = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
-    tone = (0.3 * np.sin(2 * np.pi * 330 * np.arange(32000) / 16000)).astype(np.float32)
-    video = videos.write_video(tmp_path / "clip.mp4", frames, fps=15, audio=tone)
-    return model_id, backbone, video
+    return model_id, backbone
 
 
-def test_aqa_grade_a_video_with_a_limssr_model(tmp_path, aqa_home, monkeypatch, capsys):
-    """From a generated video through ``aqa grade --model ID`` with a LIMSSR model."""
+def test_aqa_grade_the_demo_video_with_a_limssr_model(
+    tmp_path, aqa_home, monkeypatch, capsys, demo_clip
+):
+    """From the sports2d demo through ``aqa grade --model ID`` with a LIMSSR model."""
     import json
 
     from engine.cli import main
     from engine.grading.model_files import LLM_ENV
 
-    model_id, backbone, video = registered_limssr(tmp_path)
+    model_id, backbone = registered_limssr(tmp_path)
     mods = ("flow", "audio")
-    argv = ["grade", str(video), "--protocol", "cmas", "--item", "head_elevation"]
+    argv = ["grade", str(demo_clip), "--protocol", "cmas", "--item", "head_elevation"]
     argv += ["--model", str(model_id), "--json"]
 
     monkeypatch.delenv(LLM_ENV, raising=False)
