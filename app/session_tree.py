@@ -5,7 +5,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from engine.flags import MARK, Flag, recording_flags, short_text
+from engine.flags import MARK, Flag, recording_flags
 from engine.store import Store
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
@@ -24,9 +24,10 @@ def status_text(status: dict, busy: str | None = None, flags: list[Flag] = ()) -
         text = "◐ extracted"
     else:
         text = "○ not extracted"
-    if flags:
-        return f"{text}  {short_text(flags)}"
-    return text + ("  ⚠ review" if status["needs_review"] else "")
+    labels = list(dict.fromkeys(f.label for f in flags))  # the first kind, then how many more
+    if labels:
+        return f"{text}  {MARK} {labels[0]}" + (f" +{len(labels) - 1}" if len(labels) > 1 else "")
+    return text + (f"  {MARK} review" if status["needs_review"] else "")
 
 
 class SessionTree(QTreeWidget):
