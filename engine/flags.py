@@ -83,7 +83,7 @@ def _subject_flags(subject: dict[str, Any] | None) -> list[Flag]:
         return []
     flags = []
     people = subject.get("people")
-    if subject.get("chosen_by") == "auto" and (people or 0) != 1:
+    if subject.get("chosen_by") == "auto" and (people or 0) > 1:
         ambiguous = ", and the choice was ambiguous: please confirm it" * bool(
             subject.get("ambiguous")
         )

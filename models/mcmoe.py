@@ -236,10 +236,17 @@ class Stack(nn.Module):
 
 def _batch_norm(bn: nn.BatchNorm1d, x: Tensor, keep: Tensor | None = None) -> Tensor:
     """BatchNorm over the channels of a [..., C] tensor; in training with ``keep`` [...] the
-    batch statistics come from the kept rows only (the others are zeros)."""
+    batch statistics come from the kept rows only (the others are zeros); with fewer than two
+    kept rows there are no batch statistics and the running ones normalise them."""
     if keep is None or not bn.training:
         return bn(x.reshape(-1, x.shape[-1])).view_as(x)
     out = x.new_zeros(x.shape)
+    if int(keep.sum()) < 2:
+        out[keep] = F.batch_norm(
+            x[keep], bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False,
+            eps=bn.eps,
+        )  # fmt: skip
+        return out
     out[keep] = bn(x[keep])
     return out
 

@@ -147,3 +147,17 @@ def test_mcmoe_training_ignores_what_invalid_segments_hold():
     assert (runs[0].score - runs[1].score).abs().max() < 1e-5
     for name, loss in runs[0].losses.items():
         assert abs(loss.item() - runs[1].losses[name].item()) < 1e-4, name
+
+
+def test_mcmoe_trains_on_a_batch_with_a_single_valid_segment():
+    """One sample of one real segment, the rest padding (a 2 s clip at clips:32): no batch
+    statistics exist, so the running ones normalise it instead of the training crashing."""
+    torch.manual_seed(0)
+    net = models.build(
+        "mcmoe", "small", modalities=MODS, input_dims=DIMS, segments=SEGMENTS, hidden=16
+    ).train()
+    x = {m: torch.randn(1, SEGMENTS, d) for m, d in DIMS.items()}
+    valid = {m: torch.arange(SEGMENTS)[None] < 1 for m in MODS}
+    out = net(x, torch.ones(1, 3, dtype=torch.bool), target=torch.rand(1), valid=valid)
+    sum(out.losses.values()).backward()
+    assert torch.isfinite(out.score).all()
