@@ -13,12 +13,14 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +45,7 @@ class GradePanel(QWidget):
         self.heading.setWordWrap(True)
         self.chart = pg.PlotWidget()
         self.chart.setMinimumHeight(80)
+        self.chart.setMaximumHeight(110)
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.setLabel("left", "probability")
         self.chart.setLabel("bottom", "grade")
@@ -91,9 +94,12 @@ class GradePanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.heading)
-        layout.addWidget(proposal)
+        scroll = QScrollArea()  # many flags on a laptop screen scroll instead of overlapping
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(proposal)
+        layout.addWidget(scroll, 1)
         layout.addWidget(rating)
-        layout.addStretch()
         self.set_item(None)
 
     # -- content -------------------------------------------------------------------------------
@@ -152,15 +158,18 @@ class GradePanel(QWidget):
         self.summary.setText(
             f"Most likely grade {assessment['grade']:g}, expected score {expected:.2f}"
         )
-        self.flags.setText("\n".join(f"{MARK} {f.text}" for f in proposal_flags(assessment)))
+        flags = proposal_flags(assessment)
+        self.flags.setText("\n".join(f"{MARK} {f.text}" for f in flags))
         for name in details.get("modalities_used", []):
             self._chip(name, USED, "used")
         for name, why in details.get("modalities_missing", {}).items():
             self._chip(name, MISSING, why)
         self.chips.setText(" ".join(self._chip_texts))
         self.chips.setToolTip("\n".join(self._chip_tips))
-        self.measurement.setText(details.get("measurement_text", ""))
-        badge = "  [DEMO model — trained on synthetic data, not for clinical use]"
+        disagrees = any(f.kind == "disagrees" for f in flags)  # that flag gives the measurement
+        self.measurement.setText("" if disagrees else details.get("measurement_text", ""))
+        self.measurement.setVisible(bool(self.measurement.text()))  # no blank line
+        badge = "  [DEMO model: synthetic data, not for clinical use]"
         self.model.setText(
             f"Model {assessment['model_id']}" + (badge if details.get("demo") else "")
         )

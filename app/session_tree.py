@@ -24,9 +24,9 @@ def status_text(status: dict, busy: str | None = None, flags: list[Flag] = ()) -
         text = "◐ extracted"
     else:
         text = "○ not extracted"
-    labels = list(dict.fromkeys(f.label for f in flags))  # the first kind, then how many more
-    if labels:
-        return f"{text}  {MARK} {labels[0]}" + (f" +{len(labels) - 1}" if len(labels) > 1 else "")
+    kinds = len({f.kind for f in flags})  # how many kinds to review; the reasons in the tooltip
+    if kinds:
+        return f"{text}  {MARK} {kinds}"
     return text + (f"  {MARK} review" if status["needs_review"] else "")
 
 
