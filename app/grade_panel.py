@@ -67,6 +67,7 @@ class GradePanel(QWidget):
         box = QVBoxLayout(proposal)
         for w in (self.chart, self.summary, self.flags, self.chips, self.measurement, self.model):
             box.addWidget(w)
+        box.addStretch(1)  # a tall screen leaves the room below, not between the lines
 
         rating = QGroupBox("Clinician grade")
         self.buttons = QGridLayout()
@@ -152,6 +153,7 @@ class GradePanel(QWidget):
         probs = np.asarray(assessment["grade_probs"], dtype=float)
         grades = details.get("grades") or list(range(len(probs)))
         self.chart.addItem(pg.BarGraphItem(x=grades, height=probs, width=0.7, brush="#1565c0"))
+        self.chart.getAxis("bottom").setTicks([[(g, f"{g:g}") for g in grades]])  # grades only
         self.chart.setYRange(0, 1)
         expected = assessment["expected_score"]
         self.chart.addItem(pg.InfiniteLine(expected, pen=pg.mkPen("#e65100", width=2)))
