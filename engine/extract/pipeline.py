@@ -231,8 +231,8 @@ def extract(
             chained["skeleton"] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))
-    for result, backend in text_jobs:
-        _run_text(result, backend, cancel)
+    for result, backend in text_jobs:  # a failing note never stops the video's modalities
+        _run_one(result, lambda backend=backend: backend.run(cancel=cancel))
 
     decode_stats: dict[str, Any] = {}
     decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
@@ -342,17 +342,20 @@ def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) 
         result.detection_rate = track.meta["detection_rate"]
 
 
-def _run_text(result: ModalityResult, backend, cancel: CancelToken) -> None:
+def _run_one(result: ModalityResult, run, passes=(Cancelled,)) -> bool:
+    """Run one modality's ``run()`` (its Track) and keep it, timed; an exception of ``passes``
+    goes on to the caller, any other marks this modality alone as failed. Whether it succeeded."""
     start = time.perf_counter()
     try:
-        track = backend.run(cancel=cancel)
-    except Cancelled:
+        track = run()
+    except passes:
         raise
-    except Exception as exc:  # a failing note never stops the video's modalities
-        log.exception("text backend failed")
+    except Exception as exc:  # one modality failing never stops the others
+        log.exception("%s backend failed", result.modality)
         result.status, result.reason = "error", _sentence(exc)
-        return
+        return False
     _finish(result, track, cached=False, seconds=time.perf_counter() - start)
+    return True
 
 
 def _run_people(
@@ -360,14 +363,13 @@ def _run_people(
 ) -> None:
     """The subject's skeleton through the people layer; a bad subject choice (InputError) and a
     cancel are re-raised by the caller's thread, any other failure marks the skeleton only."""
-    start = time.perf_counter()
 
     def progress(fraction: float, stage: str) -> None:
         # Finding the people is the first half of the skeleton's work, the landmarks the second.
         report((fraction + (stage == "landmarks")) / 2, result.modality)
 
-    try:
-        track = backend.subject_track(
+    def run():
+        return backend.subject_track(
             video,
             fps,
             config.subject,
@@ -377,15 +379,12 @@ def _run_people(
             progress=progress,
             cancel=cancel,
         )
+
+    try:
+        if _run_one(result, run, passes=(InputError, Cancelled)):
+            report(1.0, result.modality)
     except (InputError, Cancelled) as exc:
         failure.append(exc)
-        return
-    except Exception as exc:  # one modality failing never stops the others
-        log.exception("the people layer failed")
-        result.status, result.reason = "error", _sentence(exc)
-        return
-    _finish(result, track, cached=False, seconds=time.perf_counter() - start)
-    report(1.0, result.modality)
 
 
 def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:
@@ -398,17 +397,8 @@ def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure:
 
 def _run_audio(video, result, backend, report: Progress, cancel: CancelToken) -> None:
     report(0.0, result.modality)
-    start = time.perf_counter()
-    try:
-        track = backend.run(decode_audio(video, cancel=cancel), cancel=cancel)
-    except Cancelled:
-        raise
-    except Exception as exc:  # one modality failing never stops the others
-        log.exception("audio backend failed")
-        result.status, result.reason = "error", _sentence(exc)
-        return
-    _finish(result, track, cached=False, seconds=time.perf_counter() - start)
-    report(1.0, result.modality)
+    if _run_one(result, lambda: backend.run(decode_audio(video, cancel=cancel), cancel=cancel)):
+        report(1.0, result.modality)
 
 
 class _Worker(threading.Thread):
