@@ -8,7 +8,8 @@ that the CLI, the session tree, the grade panel and the PDF all show:
 - ``subject``: the subject was chosen automatically among several people, the choice was
   ambiguous, or the subject's track swapped between people;
 - ``missing``: a modality the model reads was missing;
-- ``damaged``: the video had unreadable packets or corrupt frames.
+- ``damaged``: the video had unreadable packets or corrupt frames;
+- ``stale``: the subject of the recording was changed after the proposal was made.
 """
 
 from dataclasses import asdict, dataclass
@@ -23,12 +24,13 @@ LABELS = {
     "subject": "subject",
     "missing": "modality missing",
     "damaged": "damaged video",
+    "stale": "subject changed",
 }
 
 
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # disagrees | uncertain | subject | missing | damaged
+    kind: str  # disagrees | uncertain | subject | missing | damaged | stale
     text: str  # one sentence with the reason
 
     @property
@@ -50,7 +52,7 @@ def proposal_flags(proposal: dict[str, Any] | None) -> list[Flag]:
     if proposal is None:
         return []
     details = proposal.get("details") or {}
-    flags = []
+    flags = [Flag("stale", proposal["stale"])] if proposal.get("stale") else []
     if details.get("disagrees_with_measurement"):
         measured = details.get("measurement_text")
         flags.append(

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.output import print_json
-from engine.cli.person import add_person_options, person_choice
+from engine.cli.person import add_person_options, person_choice, recording_person
 from engine.cli.progress import StageBars
 
 
@@ -60,6 +60,9 @@ def run_extract(args: argparse.Namespace) -> int:
         check_target(store, args.session, args.item)
         session = store.session(args.session)
         config = config.for_recording(session["protocol"], args.item, session["notes"] or "")
+        known = _known_recording(store, args)
+        if known is not None:  # the item's recording of this video follows its subject
+            config = config.following(*recording_person(store, known, args))
     bars = StageBars(enabled=sys.stderr.isatty())
     try:
         result = extract(args.video, config, use_cache=not args.no_cache, progress=bars)
@@ -68,6 +71,8 @@ def run_extract(args: argparse.Namespace) -> int:
             from engine.extract.attach import attach
 
             attached = attach(store, result, args.session, args.item, view=args.view)
+            if known is None:  # a new recording: the subject asked for becomes its choice
+                recording_person(store, attached["recording_id"], args)
     finally:
         bars.close()
         if store is not None:
@@ -89,6 +94,17 @@ def run_extract(args: argparse.Namespace) -> int:
         print(f"aqa: nothing could be extracted from {args.video} ({reasons}).", file=sys.stderr)
         return 1
     return 0
+
+
+def _known_recording(store, args) -> int | None:
+    """The id of the session item's recording of this video, if it was added before."""
+    from engine.hashing import file_sha256
+    from engine.recordings import existing_recording
+
+    if not args.video.is_file():
+        return None
+    found = existing_recording(store, args.session, args.item, file_sha256(args.video))
+    return None if found is None else found["id"]
 
 
 def _print_summary(result) -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
-from engine.cli.person import add_person_options, person_choice
+from engine.cli.person import add_person_options, person_choice, recording_person
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +52,7 @@ def run_measure(args: argparse.Namespace) -> int:
 
         with Store() as store:
             recording = import_recording(store, args.session, args.video, args.item)
+            person, handovers = recording_person(store, recording["id"], args)
     if args.video.suffix.lower() == ".npz":
         series, source = skeleton_from_track_file(args.video), "skeleton track file"
     else:

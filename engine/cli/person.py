@@ -26,3 +26,11 @@ def person_choice(args: argparse.Namespace) -> tuple[str, list[tuple[float, int]
 
     check_person_text(args.person)
     return args.person, [parse_handover(text) for text in args.handovers]
+
+
+def recording_person(store, recording_id: int, args: argparse.Namespace, progress=None):
+    """(person, hand-overs) an extraction of a stored recording follows: the options when given
+    (stored as the recording's choice), else the choice in force."""
+    from engine.recording_subject import for_recording
+
+    return for_recording(store, recording_id, *person_choice(args), progress=progress)

@@ -1,11 +1,12 @@
-"""``aqa tracks VIDEO [--person ID|X,Y[@S]] [--all] --csv PATH [--trc PATH] [--json]``: every
-person in a video tracked over the whole clip, the subject chosen, their keypoints exported."""
+"""``aqa tracks VIDEO|RECORDING [--person ID|X,Y[@S]] [--all] --csv PATH [--trc PATH] [--json]``: every
+person in a video tracked over the whole clip, the subject chosen, their keypoints exported.
+A stored recording follows its subject choice; ``--person``/``--from`` on it store a new one."""
 
 import argparse
 from pathlib import Path
 
 from engine.cli.output import print_json, print_table
-from engine.cli.person import add_person_options, person_choice
+from engine.cli.person import add_person_options, person_choice, recording_person
 from engine.cli.progress import progress_bar
 
 
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tracks",
         help="track every person, choose the subject, export keypoints and angles (CSV, TRC)",
     )
-    p.add_argument("video", type=Path, help="video file")
+    p.add_argument("video", help="video file, or a recording id (see `aqa recording list`)")
     add_person_options(p)
     p.add_argument("--all", action="store_true", help="landmarks and rows for every person")
     p.add_argument("--csv", type=Path, required=True, help="CSV: one row per frame and person")
@@ -30,6 +31,15 @@ def run_tracks(args: argparse.Namespace) -> int:
     from engine.people.subject import describe, proposal_details
 
     person, handovers = person_choice(args)
+    if args.video.isdigit() and not Path(args.video).exists():
+        from engine.recordings import checked_path
+        from engine.store import Store
+
+        with Store() as store, progress_bar("people") as progress:
+            recording = int(args.video)
+            args.video = checked_path(store, recording)
+            person, handovers = recording_person(store, recording, args, progress)
+    args.video = Path(args.video)
     if not args.video.is_file():
         raise InputError(f"There is no file {args.video}.")
     for path in (args.csv, args.trc):

@@ -64,9 +64,13 @@ def grade_recording(
     """Grade a stored recording and store the assessment; returns the stored row.
 
     ``settings``: the user's extraction settings (file locations; differences are reported);
-    ``person`` and ``handovers``: the subject to follow (``grade_video``)."""
+    ``person`` and ``handovers``: the subject to follow, stored first as the recording's choice
+    (``engine.recording_subject``); without them the choice in force is followed."""
+    from engine.recording_subject import for_recording
+
     video = checked_path(store, recording_id)  # refused when the video changed since it was added
     recording = store.recording(recording_id)
+    person, handovers = for_recording(store, recording_id, person, handovers, cancel=cancel)
     session = store.session(recording["session_id"])
     protocol = session["protocol"]
     model_row = store.model(model_id) if model_id else model_for(store, protocol, recording["item"])

@@ -26,6 +26,7 @@ from engine.hashing import file_sha256
 from engine.jobs import CancelToken, Progress
 from engine.media.decode import Frame, VideoDecoder
 from engine.people.detect import detect_people
+from engine.people.ids import relabel
 from engine.people.landmarks import pose_tracks
 from engine.people.people import MODALITY, People
 from engine.people.subject import Subject, choose_subject, hand_over
@@ -269,6 +270,11 @@ def track_subject(
     frames = SampledFrames(video, sampling, cancel=cancel)
     pose = pose or open_pose()
     people = find_people(frames, pose=pose, cache=cache, use_cache=use_cache, progress=progress)
+    by_id = person is not None and person.strip().isdigit()
+    if (by_id or handovers) and frames.sampling != SAMPLING:
+        # Ids given by the user are those of the reference sampling (engine.people.ids).
+        reference = find_people(video, pose=pose, cache=cache, cancel=cancel)
+        people = relabel(people, reference)
     subject = choose_subject(people, person)
     for time_s, person_id in handovers:
         subject = hand_over(subject, people, time_s, person_id)

@@ -256,9 +256,9 @@ def find_swaps(people: People, subject: Subject) -> tuple[float, ...]:
 
 def proposal_details(people: list[dict], subject: dict) -> dict:
     """What a proposal keeps of the subject choice (``details["subject"]``) from the people layer's
-    ``to_dict()`` fields: id, chosen_by, ambiguous, people (how many), swaps, reason and
-    needs_review."""
-    keys = ("id", "chosen_by", "ambiguous", "swaps", "reason", "needs_review")
+    ``to_dict()`` fields: id, chosen_by, ambiguous, people (how many), swaps, reason,
+    needs_review and handovers."""
+    keys = ("id", "chosen_by", "ambiguous", "swaps", "reason", "needs_review", "handovers")
     return {**{k: subject[k] for k in keys}, "people": len(people)}
 
 

@@ -36,16 +36,19 @@ def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 4
 
 
 def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
-    """Item id -> key frame of the item's first extracted recording whose skeleton is cached."""
+    """Item id -> key frame of the item's first extracted recording whose skeleton is cached,
+    of the subject chosen for the recording."""
     from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
+    from engine.recording_subject import followed
 
     frames = {}
     for rec in store.recordings(session_id):
         if rec["item"] in frames or not store.recording_status(rec["id"])["extracted"]:
             continue
         try:
-            result = extract(rec["path"], ExtractionConfig.parse("skeleton"))
+            config = ExtractionConfig.parse("skeleton").following(*followed(store, rec["id"]))
+            result = extract(rec["path"], config)
         except AqaError:
             continue  # the video moved or broke since: the report goes on without its picture
         track = result.track("skeleton")

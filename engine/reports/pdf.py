@@ -226,7 +226,8 @@ def _item_row(sheet: Sheet, row: ItemRow) -> None:
             model += f"\n{MARK} see review"
         if row.demo:
             model += "\nDEMO model"
-    cells = [row.name, row.range, clinician, model, None, row.measurement]
+    measured = "\n".join(filter(None, [row.measurement, row.person and f"subject: {row.person}"]))
+    cells = [row.name, row.range, clinician, model, None, measured]
     x = MARGIN
     for (_title, share), value in zip(COLUMNS, cells):
         w = share * sheet.width

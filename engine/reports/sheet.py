@@ -8,6 +8,7 @@ from engine.protocols import get_protocol
 from engine.recordings import check_session
 from engine.reports.signatures import record_block
 from engine.store import Store
+from engine.store.choices import describe as describe_choice
 
 DEMO_NOTE = "demo model, trained on synthetic data — not for clinical use"
 
@@ -28,6 +29,7 @@ class ItemRow:
     model_id: str | None = None
     demo: bool = False
     measurement: str = ""
+    person: str = ""  # who the proposal's skeleton followed, and who chose them
     flags: list[dict[str, str]] = field(default_factory=list)  # engine.flags.Flag.to_dict()
 
 
@@ -85,6 +87,9 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
             row.demo = bool(details.get("demo"))
             row.measurement = details.get("measurement_text", "")
             row.flags = [f.to_dict() for f in proposal_flags(latest)]
+            row.person = _person(
+                details.get("subject"), store.subject_choice(latest["recording_id"])
+            )
         rows.append(row)
     models = sorted({r.model_id for r in rows if r.model_id})
     session = summary["session"]
@@ -103,3 +108,15 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
         demo_models=any(r.demo for r in rows),
         record=record_block(store, session_id),
     )
+
+
+def _person(followed: dict | None, choice: dict | None) -> str:
+    """``person 2 (set by ana on 2026-11-27 10:02)`` for a chosen subject, ``person 1, chosen
+    automatically among 2 people`` otherwise; "" when no people were tracked."""
+    if choice is not None:
+        return describe_choice(choice)
+    if not followed or followed.get("id") is None:
+        return ""
+    people = followed.get("people") or 1
+    how = f", chosen automatically among {people} people" if people > 1 else ""
+    return f"person {followed['id']}{how}"

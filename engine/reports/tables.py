@@ -22,6 +22,7 @@ COLUMNS = [
     "model",
     "demo_model",
     "measurement",
+    "subject_person",
 ]
 
 
@@ -42,6 +43,7 @@ def report_rows(report: SessionReport) -> list[dict]:
             "model": row.model_id or "",
             "demo_model": int(row.demo),
             "measurement": row.measurement,
+            "subject_person": row.person,
         }
         for row in report.items
     ]

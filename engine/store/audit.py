@@ -29,6 +29,7 @@ RECORDED = (
     "ratings",
     "models",
     "signatures",
+    "subject_choices",
 )
 
 

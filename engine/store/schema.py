@@ -225,5 +225,35 @@ def _v4(db: Database) -> None:
     _no_replace(db, "signatures")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: Database) -> None:
+    """Who the subject of a recording is: append-only choices, the latest one in force.
+
+    ``person`` is the tracked person's id from the start (NULL: chosen automatically again),
+    ``handovers`` a JSON list of [seconds, id] ("from here on the patient is person 2"), ``how``
+    what the user gave (an id, a point, a click), ``chosen_by`` the user."""
+    db["subject_choices"].create(
+        {
+            "id": int,
+            "recording_id": int,
+            "person": int,
+            "handovers": str,  # JSON [[seconds, id], ...]
+            "how": str,
+            "chosen_by": str,
+            "reason": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"recording_id", "handovers", "chosen_by", "created_at"},
+        foreign_keys=[("recording_id", "recordings", "id")],
+    )
+    db["subject_choices"].create_index(["recording_id"])
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER subject_choices_no_{event.lower()} BEFORE {event} ON "
+            "subject_choices BEGIN SELECT RAISE(ABORT, 'subject choices are append-only'); END"
+        )
+    _no_replace(db, "subject_choices")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,7 +7,7 @@ append-only: the latest rating of a recording is its current grade, earlier ones
 import getpass
 import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from engine.errors import InputError, NotFoundError
 from engine.paths import database_path
 from engine.protocols import Protocol, get_protocol
-from engine.store import audit, signatures, users
+from engine.store import audit, choices, signatures, users
 from engine.store.db import backup, connect, integrity_problems, schema_version, write
 from engine.store.values import iso_date, lookalike_key, subject_code, text
 
@@ -343,8 +343,11 @@ class Store:
         return _decoded(self._insert("assessments", row, actor or "model", session_id=session_id))
 
     def assessments(self, recording_id: int) -> list[dict[str, Any]]:
+        """The recording's proposals, oldest first; ``stale`` says why one no longer follows
+        the subject in force (None when it does)."""
         rows = self.db["assessments"].rows_where("recording_id = ?", [recording_id], order_by="id")
-        return [_decoded(row) for row in rows]
+        choice = self.subject_choice(recording_id)
+        return [{**row, "stale": choices.stale_reason(row, choice)} for row in map(_decoded, rows)]
 
     def latest_assessment(self, recording_id: int) -> dict[str, Any] | None:
         rows = self.assessments(recording_id)
@@ -364,7 +367,11 @@ class Store:
             "rated": self.current_rating(recording_id) is not None,
             "needs_review": bool(
                 assessment
-                and (assessment["uncertain"] or details.get("disagrees_with_measurement"))
+                and (
+                    assessment["uncertain"]
+                    or details.get("disagrees_with_measurement")
+                    or assessment["stale"]
+                )
             ),
         }
 
@@ -494,6 +501,53 @@ class Store:
             )
         )
         return rows[0] if rows else None
+
+    # -- subject choices -----------------------------------------------------------------------
+    def choose_subject(
+        self,
+        recording_id: int,
+        person: int | None,
+        handovers: Iterable[tuple[float, int]] = (),
+        how: str = "",
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Record who the recording's subject is (``engine.store.choices``) under the logged-in
+        user; the recording's proposals that followed someone else become stale."""
+        recording = self.recording(recording_id)
+        if person is not None and int(person) < 1:
+            raise InputError(f"A person id is a whole number from 1, not {person}.")
+        row = {
+            "recording_id": recording_id,
+            "person": None if person is None else int(person),
+            "handovers": json.dumps(choices.checked_handovers(handovers)),
+            "how": text(how, "how", limit=200),
+            "chosen_by": self._actor(),
+            "reason": text(reason, "reason", limit=2000),
+            "created_at": now(),
+        }
+        with write(self.db):
+            self._check_unlocked(recording["session_id"])
+            previous = self.db.execute(
+                "select * from subject_choices where recording_id = ? order by id desc limit 1",
+                [recording_id],
+            ).fetchone()
+            row_id = self.db["subject_choices"].insert(row).last_pk
+            stored = self.db["subject_choices"].get(row_id)
+            old = None if previous is None else self.db["subject_choices"].get(previous[0])
+            self._audit(row["chosen_by"], "choose_subject", "subject_choices", row_id, old, stored)
+        return choices.decoded(stored)
+
+    def subject_choices(self, recording_id: int) -> list[dict[str, Any]]:
+        """Every subject choice of the recording, oldest first."""
+        rows = self.db["subject_choices"].rows_where(
+            "recording_id = ?", [recording_id], order_by="id"
+        )
+        return [choices.decoded(row) for row in rows]
+
+    def subject_choice(self, recording_id: int) -> dict[str, Any] | None:
+        """The subject choice in force (the latest), or None (automatic, never chosen)."""
+        found = self.subject_choices(recording_id)
+        return found[-1] if found else None
 
     # -- signatures ----------------------------------------------------------------------------
     def sign(self, session_id: int, meaning: str, password: str) -> dict[str, Any]:

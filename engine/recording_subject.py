@@ -1,0 +1,139 @@
+"""Who a stored recording's subject is: the choice in force, made from the CLI or the window.
+
+The choice is kept in the record (``Store.choose_subject``: who, when, how, audited); every
+extraction of the recording follows it (``followed``), and proposals that followed someone else
+become stale (``engine.store.choices``). Ids are those of the reference sampling of the people
+layer (``engine.people.ids``), the ones ``aqa tracks`` and the window's People overlay show.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from engine.jobs import CancelToken, Progress
+from engine.recordings import checked_path
+from engine.store import Store
+
+Handovers = tuple[tuple[float, int], ...]
+
+
+def followed(store: Store, recording_id: int) -> tuple[str | None, Handovers]:
+    """(person, hand-overs) to give ``ExtractionConfig.following``: None for automatic."""
+    choice = store.subject_choice(recording_id)
+    if choice is None:
+        return None, ()
+    person = None if choice["person"] is None else str(choice["person"])
+    return person, tuple(choice["handovers"])
+
+
+def choose(
+    store: Store,
+    recording_id: int,
+    person: str | None,
+    handovers: Iterable[tuple[float, int]] = (),
+    reason: str | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any]:
+    """Make ``person`` ("auto", an id or a point "X,Y[@SECONDS]") with ``handovers`` the
+    recording's subject: resolved on the recording's people (found once, cached), checked
+    (InputError: one sentence for an unknown id or a point on nobody), then stored unless it is
+    the choice already in force. Returns the choice in force."""
+    from engine.people.api import find_people
+    from engine.people.subject import choose_subject, hand_over
+
+    video = checked_path(store, recording_id)
+    people = find_people(video, progress=progress, cancel=cancel)
+    subject = choose_subject(people, person)
+    for time_s, other in sorted(handovers):
+        subject = hand_over(subject, people, time_s, other)
+    automatic = person is None or person.strip().lower() in ("", "auto")
+    chosen = None if automatic else subject.id
+    current = store.subject_choice(recording_id)
+    if current is not None and (current["person"], current["handovers"]) == (
+        chosen,
+        list(subject.handovers),
+    ):
+        return current
+    if current is None and chosen is None and not subject.handovers:
+        return {"person": None, "handovers": [], "chosen_by": None}
+    how = "automatic" if automatic else (person or "").strip()
+    return store.choose_subject(recording_id, chosen, subject.handovers, how, reason)
+
+
+def hand_over_at(
+    store: Store,
+    recording_id: int,
+    time_s: float,
+    person: int,
+    reason: str | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any]:
+    """ "From ``time_s`` on the subject is ``person``": the choice in force (the automatic one
+    made explicit) with this hand-over; later hand-overs are dropped."""
+    from engine.people.api import find_people
+    from engine.people.subject import choose_subject
+
+    current, handovers = followed(store, recording_id)
+    if current is None:
+        video = checked_path(store, recording_id)
+        subject = choose_subject(find_people(video, progress=progress, cancel=cancel), None)
+        current = None if subject.id is None else str(subject.id)
+    kept = [(t, p) for t, p in handovers if t < time_s]
+    return choose(store, recording_id, current, [*kept, (time_s, person)], reason, progress, cancel)
+
+
+def for_recording(
+    store: Store,
+    recording_id: int,
+    person: str | None = None,
+    handovers: Iterable[tuple[float, int]] = (),
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[str | None, Handovers]:
+    """What an extraction of the recording follows: the user's ``person``/``handovers`` when
+    given (stored first as the recording's choice), else the choice in force."""
+    handovers = tuple(handovers)
+    if (person is not None and person.strip().lower() != "auto") or handovers:
+        choose(store, recording_id, person, handovers, progress=progress, cancel=cancel)
+    return followed(store, recording_id)
+
+
+def extract_again(
+    store: Store,
+    recording_id: int,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+):
+    """Extract again, following the choice in force, what of the recording depends on the
+    subject (``engine.store.choices.SUBJECT_MODALITIES``): with the latest proposal's extraction
+    (so that grading again finds it cached), else with the default one for the modalities that
+    were extracted; the extraction is recorded. The ``ExtractionResult``, or None when nothing
+    that depends on the subject was extracted before."""
+    from engine.extract.attach import attach
+    from engine.extract.config import ExtractionConfig
+    from engine.extract.pipeline import extract
+    from engine.store.choices import SUBJECT_MODALITIES
+
+    recording = store.recording(recording_id)
+    latest = store.latest_assessment(recording_id)
+    if latest is not None and "extraction" in latest["details"]:
+        config = ExtractionConfig.from_dict(latest["details"]["extraction"])
+    else:
+        done = store.db.execute(
+            "select distinct modality from extractions where recording_id = ? and status = 'ok'",
+            [recording_id],
+        )
+        config = ExtractionConfig.parse([row[0] for row in done] or ["skeleton"])
+    wanted = [m for m in config.names if m in SUBJECT_MODALITIES]
+    if not wanted:
+        return None
+    session = store.session(recording["session_id"])
+    config = (
+        config.only(wanted)
+        .for_recording(session["protocol"], recording["item"], session["notes"] or "")
+        .following(*followed(store, recording_id))
+    )
+    result = extract(checked_path(store, recording_id), config, progress=progress, cancel=cancel)
+    attach(store, result, recording["session_id"], recording["item"], recording["view"])
+    return result
