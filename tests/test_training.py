@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.cli import main
+from engine.device import select_torch_device
 from engine.errors import InputError
 from engine.synthetic import SyntheticSpec, generate
 from engine.training.baselines import LateFusion
@@ -134,7 +135,9 @@ def test_training_learns_and_early_stopping_stops():
     result = train_model(net, train, config, test)
     assert result.val_srcc > 0.6
     assert 1 <= result.best_epoch <= 25
-    assert result.device == "cpu" and not result.amp
+    # Trained where ``auto`` points: the CPU here, CUDA (with mixed precision) on a GPU machine.
+    device = select_torch_device("auto").device
+    assert result.device == device and result.amp == (device == "cuda")
     report = evaluate_subsets(net, test, {m: 6 for m in DIMS})
     assert [r.subset for r in report.subsets][-1] == ["rgb", "flow", "audio"]
     assert report.full().srcc == pytest.approx(result.val_srcc)
