@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.attention import attend_unprojected
+
 
 def feed_forward(dim: int, mult: int, dropout: float) -> nn.Sequential:
     """The blocks' position-wise feed-forward: Linear, GELU, Dropout, Linear."""
@@ -73,26 +75,13 @@ class CrossModalBlock(nn.Module):
                 attn_mask=mask,
                 dropout_p=self.attn_dropout if self.training else 0.0,
             )
-        else:
-            attn = self._folded_attention(query, kv, mask)
+        else:  # few queries over many tokens: the tokens are never projected
+            w_key, w_value = self.kv.weight.chunk(2)
+            attn = attend_unprojected(query, kv, w_key, w_value, self.kv.bias[d:], mask)
         attn = self.out(attn.transpose(1, 2).reshape(b, t, d))
         gate = kv_ok.view(b, 1, 1)
         x = q + torch.where(gate, self.drop(attn), 0.0)
         return x + torch.where(gate, self.drop(self.ffn(self.norm_ffn(x))), 0.0)
-
-    def _folded_attention(self, query: Tensor, kv: Tensor, mask: Tensor | None) -> Tensor:
-        """The attention of ``query`` [B, H, Tq, D/H] over the normalised ``kv`` [B, Tk, D]
-        without projecting the Tk > Tq keys and values: the key projection moves to the query
-        side (the key bias adds a constant per query row, which the softmax ignores) and the
-        value projection after the weighted sum (the weights of a row sum to one)."""
-        b, h, t, e = query.shape
-        w_key, w_value = self.kv.weight.view(2, h, e, -1).unbind(0)  # [H, D/H, D] each
-        scores = torch.einsum("bhqe,hed->bhqd", query, w_key).flatten(1, 2) @ kv.transpose(1, 2)
-        scores = scores.view(b, h, t, -1) * e**-0.5
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        mixed = (scores.softmax(-1).flatten(1, 2) @ kv).view(b, h, t, -1)  # [B, H, Tq, D]
-        return torch.einsum("bhqd,hed->bhqe", mixed, w_value) + self.kv.bias[-h * e :].view(h, 1, e)
 
 
 class TemporalModulation(nn.Module):

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.attention import attend_unprojected
 from models.checkpoint import CheckpointMismatchError
 from models.losses import alignment_kl, hardest_triplet_loss
 from models.output import GradeOutput, check_available, masked_mean, segment_validity
@@ -332,6 +333,7 @@ class MCMoE(nn.Module):
             pos = pos[:1].expand(c.queries, h).clone()
         self.register_buffer("prototype_pos", pos, persistent=False)
         self.register_buffer("grades", torch.linspace(0, 1, c.queries), persistent=False)
+        self._inference: dict[str, Tensor] | None = None  # see _folded
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -371,12 +373,12 @@ class MCMoE(nn.Module):
         streams, fused_keep = self._complete(real, keep, seg)
         if self.training:
             mixed, weights, experts_real = self._mix_each(streams, real, available, fused_keep)
+            fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2), fused_keep)  # [B, T, H]
+            queries = (self.prototypes + self.prototype_pos).expand(fused.shape[0], -1, -1)
+            patterns = self.decoder(queries, fused, keep=fused_keep)  # [B, N, H]
         else:
-            mixed, weights = self._mix_fused(streams, fused_keep)
-        fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2), fused_keep)  # [B, T, H]
-        b = fused.shape[0]
-        queries = (self.prototypes + self.prototype_pos).expand(b, -1, -1)
-        patterns = self.decoder(queries, fused, keep=fused_keep)  # [B, N, H]
+            hidden, weights = self._mix_fused(streams, fused_keep)
+            patterns = self._decode(hidden, fused_keep)
         logits = (patterns * self.head.weight).sum(-1) + self.head.bias
         probs = torch.sigmoid(logits)
         probs = probs / probs.sum(dim=1, keepdim=True)
@@ -433,7 +435,7 @@ class MCMoE(nn.Module):
             if rows.numel():
                 x = features[name]
                 keep = None if seg is None else seg[rows, i]
-                chunks.append(self.proj[name](x if rows.numel() == b else x[rows], keep))
+                chunks.append(self._project(name, x if rows.numel() == b else x[rows], keep))
                 idx.append(rows * m + i)
         idx = torch.cat(idx)
         token_keep = None if seg is None else seg.flatten(0, 1)[idx]
@@ -443,6 +445,12 @@ class MCMoE(nn.Module):
         out = encoded.new_zeros(b * m, *encoded.shape[1:])
         out[idx] = encoded
         return out.view(b, m, *encoded.shape[1:])
+
+    def _project(self, name: str, x: Tensor, keep: Tensor | None) -> Tensor:
+        if self.training:
+            return self.proj[name](x, keep)
+        w1, b1, w2, b2 = self._folded()[f"proj.{name}"]
+        return F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)
 
     def _complete(
         self, real: Tensor, keep: Tensor, seg: Tensor | None
@@ -476,25 +484,92 @@ class MCMoE(nn.Module):
     def _mix_fused(
         self, streams: Tensor, fused_keep: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Experts + router for every stream at once (inference: batch norm is affine)."""
-        b, m, t, h = streams.shape
-        e = len(self.experts)
+        """Experts, router and the fusion's first layer for every stream at once (inference):
+        the fusion's hidden layer [B, T, 2H] and the router weights."""
+        f = self._folded()
+        h = streams.shape[-1]
         route = self._route(streams)  # [B, M, T, E]
-        # conv k=3 of all experts as one matmul over [x(t-1), x(t), x(t+1)], BN folded in
-        scale1, shift1 = _bn_affine([ex.bn1 for ex in self.experts])
-        conv_w = torch.cat([ex.conv.weight for ex in self.experts])  # [E*H/2, H, 3]
-        conv_w = conv_w.permute(0, 2, 1).reshape(conv_w.shape[0], 3 * h) * scale1[:, None]
-        conv_b = torch.cat([ex.conv.bias for ex in self.experts]) * scale1 + shift1
         x = F.pad(streams, (0, 0, 1, 1))
         window = torch.cat([x[:, :, :-2], x[:, :, 1:-1], x[:, :, 2:]], dim=-1)
-        hid = F.gelu(F.linear(window, conv_w, conv_b)).view(b, m, t, e, h // 2)
-        # sum_e w_e * BN2_e(fc_e(hid_e)) = [w_e * hid_e]_e @ [BN2-scaled fc_e]_e + w @ shift
-        scale2, shift2 = _bn_affine([ex.bn2 for ex in self.experts])
-        fc_w = torch.cat([ex.fc.weight for ex in self.experts]) * scale2[:, None]  # [E*H, H/2]
-        fc_w = fc_w.view(e, h, h // 2).permute(1, 0, 2).reshape(h, e * h // 2)
-        fc_b = (torch.cat([ex.fc.bias for ex in self.experts]) * scale2 + shift2).view(e, h)
-        mixed = F.linear((hid * route.unsqueeze(-1)).flatten(-2), fc_w) + route @ fc_b
-        return mixed, _route_weights(route, fused_keep)
+        hid = F.gelu(F.linear(window, *f["conv"])).unflatten(-1, (-1, h // 2))  # [B,M,T,E,H/2]
+        # the fusion's first layer of sum_e w_e * BN2_e(fc_e(hid_e)) per stream is one linear map
+        # of the weighted hidden layers [w_e * hid_e] and the weights w_e (see _fold)
+        weighted = (hid * route.unsqueeze(-1)).permute(0, 2, 1, 3, 4).flatten(2)
+        z = torch.cat([weighted, route.permute(0, 2, 1, 3).flatten(2)], dim=-1)
+        return F.relu(F.linear(z, *f["fuse"])), _route_weights(route, fused_keep)
+
+    def _decode(self, hidden: Tensor, keep: Tensor | None) -> Tensor:
+        """The decoder (inference) over the fusion's hidden layer [B, T, 2H]: layer 0's
+        self-attention over the prototypes is input independent, and the cross-attentions read
+        the fusion's output layer through their key and value projections (attend_unprojected)."""
+        f = self._folded()
+        h = hidden.shape[-1] // 2
+        mask = None if keep is None else keep[:, None, None, :]
+        x = f["queries"].expand(hidden.shape[0], -1, -1)
+        for i, layer in enumerate(self.decoder.layers):
+            if i:
+                x = layer.norm1(x + layer.self_attn(x))
+            attn = layer.cross_attn
+            q = F.linear(x, attn.qkv.weight[:h], attn.qkv.bias[:h])
+            y = attend_unprojected(q.unflatten(-1, (attn.heads, -1)).transpose(1, 2), hidden,
+                                   *f[f"decoder.{i}"], mask)  # fmt: skip
+            x = layer.norm2(x + attn.out(y.transpose(1, 2).flatten(2)))
+            x = layer.norm3(x + layer.ff(x))
+        return self.decoder.norm(x)
+
+    def _folded(self) -> dict[str, Tensor]:
+        """The inference weights of ``_fold``, cached while no gradient is recorded. The cache is
+        dropped by ``train()``/``eval()``, ``load_state_dict`` and moves (``to``): call
+        ``eval()`` again after changing weights in place by hand."""
+        if torch.is_grad_enabled():
+            return self._fold()
+        if self._inference is None:
+            with torch.no_grad():
+                self._inference = self._fold()
+        return self._inference
+
+    def _fold(self) -> dict[str, Tensor]:
+        """Inference weights (batch norm is affine): each batch norm folded into the layer before
+        it; the experts' k=3 convolutions as one linear map of [x(t-1), x(t), x(t+1)]; the
+        experts' output layers merged into the fusion's first layer; the fusion's output layer
+        into the decoder's keys and values; decoder layer 0 up to its self-attention."""
+        h = self.config.hidden
+        f = {}
+        for name, proj in self.proj.items():
+            f[f"proj.{name}"] = (*_fold_bn(proj.fc1, [proj.bn1]), *_fold_bn(proj.fc2, [proj.bn2]))
+        conv_w = torch.cat([ex.conv.weight for ex in self.experts])  # [E*H/2, H, 3]
+        conv_w = conv_w.permute(0, 2, 1).reshape(conv_w.shape[0], 3 * h)
+        conv_b = torch.cat([ex.conv.bias for ex in self.experts])
+        f["conv"] = _fold_bn((conv_w, conv_b), [ex.bn1 for ex in self.experts])
+        # fusion fc1 of stream i's sum_e w_e (W_e hid_e + b_e) = sum_e W1_i W_e (w_e hid_e)
+        # + sum_e w_e W1_i b_e: blocks W1_i W_e for the weighted hidden layers, columns W1_i b_e
+        # for the weights
+        w1, b1 = _fold_bn(self.fusion.fc1, [self.fusion.bn1])  # [2H, M*H]
+        outputs = [_fold_bn(ex.fc, [ex.bn2]) for ex in self.experts]  # [H, H/2], [H]
+        blocks = [w1_i @ w for w1_i in w1.split(h, dim=1) for w, _ in outputs]
+        columns = [w1_i @ b for w1_i in w1.split(h, dim=1) for _, b in outputs]
+        f["fuse"] = (torch.cat([*blocks, torch.stack(columns, dim=1)], dim=1), b1)
+        # the memory is w2 @ hidden + b2: keys and values are linear maps of the hidden layer
+        w2, b2 = _fold_bn(self.fusion.fc2, [self.fusion.bn2])  # [H, 2H]
+        for i, layer in enumerate(self.decoder.layers):
+            w, b = layer.cross_attn.qkv.weight, layer.cross_attn.qkv.bias
+            f[f"decoder.{i}"] = (w[h : 2 * h] @ w2, w[2 * h :] @ w2, w[2 * h :] @ b2 + b[2 * h :])
+        first = self.decoder.layers[0]
+        queries = (self.prototypes + self.prototype_pos)[None]
+        f["queries"] = first.norm1(queries + first.self_attn(queries))
+        return f
+
+    def train(self, mode: bool = True) -> "MCMoE":
+        self._inference = None
+        return super().train(mode)
+
+    def load_state_dict(self, *args, **kwargs):
+        self._inference = None
+        return super().load_state_dict(*args, **kwargs)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._inference = None
+        return super()._apply(fn, *args, **kwargs)
 
     def _mix_each(
         self,
@@ -596,12 +671,14 @@ def _route_weights(route: Tensor, fused_keep: Tensor | None) -> Tensor:
     return masked_mean(route.mean(dim=1), fused_keep)
 
 
-def _bn_affine(bns: list[nn.BatchNorm1d]) -> tuple[Tensor, Tensor]:
-    """Scale and shift of inference batch norms over their concatenated channels."""
+def _fold_bn(layer: nn.Module | tuple[Tensor, Tensor], bns: list[nn.BatchNorm1d]):
+    """Weight and bias of ``layer`` (a linear layer or its (weight, bias)) followed by the
+    inference batch norms ``bns`` over its concatenated output channels."""
+    weight, bias = layer if isinstance(layer, tuple) else (layer.weight, layer.bias)
     mean = torch.cat([bn.running_mean for bn in bns])
     var = torch.cat([bn.running_var for bn in bns])
     scale = torch.cat([bn.weight for bn in bns]) * torch.rsqrt(var + bns[0].eps)
-    return scale, torch.cat([bn.bias for bn in bns]) - mean * scale
+    return weight * scale[:, None], (bias - mean) * scale + torch.cat([bn.bias for bn in bns])
 
 
 # ---------------------------------------------------------------------------------------------
