@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from models.attention import attend_unprojected
 from models.checkpoint import CheckpointMismatchError
+from models.inference import Linear, Prepared, linear_fn, prepared
 from models.losses import alignment_kl, hardest_triplet_loss
 from models.output import GradeOutput, check_available, masked_mean, segment_validity
 
@@ -155,8 +156,8 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.dropout = dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 3 * dim)
+        self.out = Linear(dim, dim)
 
     def forward(self, x: Tensor, context: Tensor | None = None, keep: Tensor | None = None):
         """x [B, L, D] attends to context [B, S, D] (itself when None); keep [B, S] bool."""
@@ -177,8 +178,8 @@ class Attention(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc1 = Linear(dim, hidden)
+        self.fc2 = Linear(hidden, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -304,7 +305,7 @@ class Generator(nn.Module):
         return (gate * q).unsqueeze(1).expand(-1, length, -1)
 
 
-class MCMoE(nn.Module):
+class MCMoE(Prepared, nn.Module):
     """The MCMoE grading network; see the module docstring."""
 
     def __init__(self, config: MCMoEConfig) -> None:
@@ -321,7 +322,7 @@ class MCMoE(nn.Module):
         gens = {k: Generator(h, c.generator_heads, c.generator_layers) for k in c.modalities}
         self.generators = nn.ModuleDict(gens)
         self.experts = nn.ModuleList(Expert(h) for _ in range(m))
-        self.router = nn.Sequential(nn.Linear(h, h // 2), nn.GELU(), nn.Linear(h // 2, m))
+        self.router = nn.Sequential(Linear(h, h // 2), nn.GELU(), Linear(h // 2, m))
         self.fusion = Projection(m * h, h, 2 * h)
         self.decoder = Stack(
             [DecoderLayer(h, c.heads, c.feedforward, c.dropout) for _ in range(c.decoder_layers)], h
@@ -333,7 +334,6 @@ class MCMoE(nn.Module):
             pos = pos[:1].expand(c.queries, h).clone()
         self.register_buffer("prototype_pos", pos, persistent=False)
         self.register_buffer("grades", torch.linspace(0, 1, c.queries), persistent=False)
-        self._inference: dict[str, Tensor] | None = None  # see _folded
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -449,8 +449,8 @@ class MCMoE(nn.Module):
     def _project(self, name: str, x: Tensor, keep: Tensor | None) -> Tensor:
         if self.training:
             return self.proj[name](x, keep)
-        w1, b1, w2, b2 = self._folded()[f"proj.{name}"]
-        return F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)
+        first, second = self._folded()[f"proj.{name}"]
+        return second(first(x))
 
     def _complete(
         self, real: Tensor, keep: Tensor, seg: Tensor | None
@@ -491,12 +491,12 @@ class MCMoE(nn.Module):
         route = self._route(streams)  # [B, M, T, E]
         x = F.pad(streams, (0, 0, 1, 1))
         window = torch.cat([x[:, :, :-2], x[:, :, 1:-1], x[:, :, 2:]], dim=-1)
-        hid = F.gelu(F.linear(window, *f["conv"])).unflatten(-1, (-1, h // 2))  # [B,M,T,E,H/2]
+        hid = F.gelu(f["conv"](window)).unflatten(-1, (-1, h // 2))  # [B, M, T, E, H/2]
         # the fusion's first layer of sum_e w_e * BN2_e(fc_e(hid_e)) per stream is one linear map
         # of the weighted hidden layers [w_e * hid_e] and the weights w_e (see _fold)
         weighted = (hid * route.unsqueeze(-1)).permute(0, 2, 1, 3, 4).flatten(2)
         z = torch.cat([weighted, route.permute(0, 2, 1, 3).flatten(2)], dim=-1)
-        return F.relu(F.linear(z, *f["fuse"])), _route_weights(route, fused_keep)
+        return f["fuse"](z), _route_weights(route, fused_keep)
 
     def _decode(self, hidden: Tensor, keep: Tensor | None) -> Tensor:
         """The decoder (inference) over the fusion's hidden layer [B, T, 2H]: layer 0's
@@ -517,18 +517,12 @@ class MCMoE(nn.Module):
             x = layer.norm3(x + layer.ff(x))
         return self.decoder.norm(x)
 
-    def _folded(self) -> dict[str, Tensor]:
-        """The inference weights of ``_fold``, cached while no gradient is recorded. The cache is
-        dropped by ``train()``/``eval()``, ``load_state_dict`` and moves (``to``): call
-        ``eval()`` again after changing weights in place by hand."""
-        if torch.is_grad_enabled():
-            return self._fold()
-        if self._inference is None:
-            with torch.no_grad():
-                self._inference = self._fold()
-        return self._inference
+    def _folded(self) -> dict:
+        """The inference weights of ``_fold``, prepared once where no gradient is recorded (see
+        models.inference: ``eval()`` again after changing weights in place by hand)."""
+        return self._fold() if torch.is_grad_enabled() else prepared(self, self._fold)
 
-    def _fold(self) -> dict[str, Tensor]:
+    def _fold(self) -> dict:
         """Inference weights (batch norm is affine): each batch norm folded into the layer before
         it; the experts' k=3 convolutions as one linear map of [x(t-1), x(t), x(t+1)]; the
         experts' output layers merged into the fusion's first layer; the fusion's output layer
@@ -536,11 +530,12 @@ class MCMoE(nn.Module):
         h = self.config.hidden
         f = {}
         for name, proj in self.proj.items():
-            f[f"proj.{name}"] = (*_fold_bn(proj.fc1, [proj.bn1]), *_fold_bn(proj.fc2, [proj.bn2]))
+            first = linear_fn(*_fold_bn(proj.fc1, [proj.bn1]), relu=True)
+            f[f"proj.{name}"] = (first, linear_fn(*_fold_bn(proj.fc2, [proj.bn2])))
         conv_w = torch.cat([ex.conv.weight for ex in self.experts])  # [E*H/2, H, 3]
         conv_w = conv_w.permute(0, 2, 1).reshape(conv_w.shape[0], 3 * h)
         conv_b = torch.cat([ex.conv.bias for ex in self.experts])
-        f["conv"] = _fold_bn((conv_w, conv_b), [ex.bn1 for ex in self.experts])
+        f["conv"] = linear_fn(*_fold_bn((conv_w, conv_b), [ex.bn1 for ex in self.experts]))
         # fusion fc1 of stream i's sum_e w_e (W_e hid_e + b_e) = sum_e W1_i W_e (w_e hid_e)
         # + sum_e w_e W1_i b_e: blocks W1_i W_e for the weighted hidden layers, columns W1_i b_e
         # for the weights
@@ -548,7 +543,7 @@ class MCMoE(nn.Module):
         outputs = [_fold_bn(ex.fc, [ex.bn2]) for ex in self.experts]  # [H, H/2], [H]
         blocks = [w1_i @ w for w1_i in w1.split(h, dim=1) for w, _ in outputs]
         columns = [w1_i @ b for w1_i in w1.split(h, dim=1) for _, b in outputs]
-        f["fuse"] = (torch.cat([*blocks, torch.stack(columns, dim=1)], dim=1), b1)
+        f["fuse"] = linear_fn(torch.cat([*blocks, torch.stack(columns, 1)], 1), b1, relu=True)
         # the memory is w2 @ hidden + b2: keys and values are linear maps of the hidden layer
         w2, b2 = _fold_bn(self.fusion.fc2, [self.fusion.bn2])  # [H, 2H]
         for i, layer in enumerate(self.decoder.layers):
@@ -558,18 +553,6 @@ class MCMoE(nn.Module):
         queries = (self.prototypes + self.prototype_pos)[None]
         f["queries"] = first.norm1(queries + first.self_attn(queries))
         return f
-
-    def train(self, mode: bool = True) -> "MCMoE":
-        self._inference = None
-        return super().train(mode)
-
-    def load_state_dict(self, *args, **kwargs):
-        self._inference = None
-        return super().load_state_dict(*args, **kwargs)
-
-    def _apply(self, fn, *args, **kwargs):
-        self._inference = None
-        return super()._apply(fn, *args, **kwargs)
 
     def _mix_each(
         self,
