@@ -23,10 +23,17 @@ def attend_unprojected(
     ``tokens @ w_key.T`` and values ``tokens @ w_value.T + b_value`` of ``tokens`` [B, Tk, D]
     (``w_key``, ``w_value`` [H * E, D], ``b_value`` [H * E]); ``mask`` (bool, True: attend)
     broadcasts to [B, H, Tq, Tk]. Returns [B, H, Tq, E], as scaled_dot_product_attention."""
-    b, h, t, e = query.shape
-    scores = torch.einsum("bhqe,hed->bhqd", query, w_key.view(h, e, -1)).flatten(1, 2)
-    scores = (scores @ tokens.transpose(1, 2)).view(b, h, t, -1) * e**-0.5
+    h, e = query.shape[1], query.shape[-1]
+    query = torch.einsum("bhqe,hed->bhqd", query * e**-0.5, w_key.view(h, e, -1))
+    mixed = attend_tokens(query, tokens, mask)  # [B, H, Tq, D]
+    return torch.einsum("bhqd,hed->bhqe", mixed, w_value.view(h, e, -1)) + b_value.view(h, 1, e)
+
+
+def attend_tokens(query: Tensor, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Softmax attention of ``query`` [B, H, Tq, D] (scaled, in the tokens' space) over ``tokens``
+    [B, Tk, D] themselves as keys and values: [B, H, Tq, D]."""
+    b, h, t, _ = query.shape
+    scores = (query.flatten(1, 2) @ tokens.transpose(1, 2)).view(b, h, t, -1)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    mixed = (scores.softmax(-1).flatten(1, 2) @ tokens).view(b, h, t, -1)  # [B, H, Tq, D]
-    return torch.einsum("bhqd,hed->bhqe", mixed, w_value.view(h, e, -1)) + b_value.view(h, 1, e)
+    return (scores.softmax(-1).flatten(1, 2) @ tokens).view(b, h, t, -1)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.attention import attend_unprojected
+from models.attention import attend_tokens
 from models.checkpoint import CheckpointMismatchError
 from models.inference import Linear, Prepared, linear_fn, prepared
 from models.losses import alignment_kl, hardest_triplet_loss
@@ -500,20 +500,19 @@ class MCMoE(Prepared, nn.Module):
 
     def _decode(self, hidden: Tensor, keep: Tensor | None) -> Tensor:
         """The decoder (inference) over the fusion's hidden layer [B, T, 2H]: layer 0's
-        self-attention over the prototypes is input independent, and the cross-attentions read
-        the fusion's output layer through their key and value projections (attend_unprojected)."""
+        self-attention over the prototypes is input independent, and each cross-attention reads
+        the hidden layer itself, its projections (and the fusion's output layer) merged into the
+        query and output layers (see _fold)."""
         f = self._folded()
-        h = hidden.shape[-1] // 2
         mask = None if keep is None else keep[:, None, None, :]
         x = f["queries"].expand(hidden.shape[0], -1, -1)
         for i, layer in enumerate(self.decoder.layers):
             if i:
                 x = layer.norm1(x + layer.self_attn(x))
-            attn = layer.cross_attn
-            q = F.linear(x, attn.qkv.weight[:h], attn.qkv.bias[:h])
-            y = attend_unprojected(q.unflatten(-1, (attn.heads, -1)).transpose(1, 2), hidden,
-                                   *f[f"decoder.{i}"], mask)  # fmt: skip
-            x = layer.norm2(x + attn.out(y.transpose(1, 2).flatten(2)))
+            query, output = f[f"decoder.{i}"]
+            q = query(x).unflatten(-1, (layer.cross_attn.heads, -1)).transpose(1, 2)
+            y = attend_tokens(q, hidden, mask)  # [B, heads, N, 2H]
+            x = layer.norm2(x + output(y.transpose(1, 2).flatten(2)))
             x = layer.norm3(x + layer.ff(x))
         return self.decoder.norm(x)
 
@@ -526,7 +525,8 @@ class MCMoE(Prepared, nn.Module):
         """Inference weights (batch norm is affine): each batch norm folded into the layer before
         it; the experts' k=3 convolutions as one linear map of [x(t-1), x(t), x(t+1)]; the
         experts' output layers merged into the fusion's first layer; the fusion's output layer
-        into the decoder's keys and values; decoder layer 0 up to its self-attention."""
+        and the cross-attentions' projections into one query and one output layer per decoder
+        layer; decoder layer 0 up to its self-attention."""
         h = self.config.hidden
         f = {}
         for name, proj in self.proj.items():
@@ -544,11 +544,25 @@ class MCMoE(Prepared, nn.Module):
         blocks = [w1_i @ w for w1_i in w1.split(h, dim=1) for w, _ in outputs]
         columns = [w1_i @ b for w1_i in w1.split(h, dim=1) for _, b in outputs]
         f["fuse"] = linear_fn(torch.cat([*blocks, torch.stack(columns, 1)], 1), b1, relu=True)
-        # the memory is w2 @ hidden + b2: keys and values are linear maps of the hidden layer
+        # the decoder's memory is w2 @ r + b2 (r: the fusion's hidden layer). Head j's score
+        # (wq_j x + bq_j) . (wk_j (w2 r + b2) + bk_j) / sqrt(d) is (M_j x + c_j) . r plus a term
+        # the softmax ignores; its output wo_j (wv_j (w2 P_j r + b2) + bv_j) is linear in P_j r
         w2, b2 = _fold_bn(self.fusion.fc2, [self.fusion.bn2])  # [H, 2H]
         for i, layer in enumerate(self.decoder.layers):
-            w, b = layer.cross_attn.qkv.weight, layer.cross_attn.qkv.bias
-            f[f"decoder.{i}"] = (w[h : 2 * h] @ w2, w[2 * h :] @ w2, w[2 * h :] @ b2 + b[2 * h :])
+            attn = layer.cross_attn
+            heads, scale = attn.heads, (h // attn.heads) ** -0.5
+            wq, wk, wv = attn.qkv.weight.chunk(3)
+            bq, _, bv = attn.qkv.bias.chunk(3)
+            key = (wk @ w2).view(heads, h // heads, -1)  # [heads, H/heads, 2H]
+            query_w = torch.einsum("jdr,jde->jre", key, wq.view(heads, h // heads, h))
+            query_b = torch.einsum("jdr,jd->jr", key, bq.view(heads, -1))
+            value = (wv @ w2).view(heads, h // heads, -1)
+            out_w = torch.einsum("ejd,jdr->ejr", attn.out.weight.view(h, heads, -1), value)
+            out_b = attn.out.weight @ (wv @ b2 + bv) + attn.out.bias
+            f[f"decoder.{i}"] = (
+                linear_fn(query_w.flatten(0, 1) * scale, query_b.flatten() * scale),
+                linear_fn(out_w.flatten(1), out_b),
+            )
         first = self.decoder.layers[0]
         queries = (self.prototypes + self.prototype_pos)[None]
         f["queries"] = first.norm1(queries + first.self_attn(queries))
