@@ -442,6 +442,8 @@ class MCMoE(Prepared, nn.Module):
         encoded = self.encoder(torch.cat(chunks), keep=token_keep)
         if token_keep is not None:
             encoded = encoded * token_keep.unsqueeze(-1).to(encoded.dtype)
+        if idx.numel() == b * m:  # every stream is there (modality-major order)
+            return encoded.view(m, b, *encoded.shape[1:]).transpose(0, 1)
         out = encoded.new_zeros(b * m, *encoded.shape[1:])
         out[idx] = encoded
         return out.view(b, m, *encoded.shape[1:])
@@ -510,7 +512,8 @@ class MCMoE(Prepared, nn.Module):
             if i:
                 x = layer.norm1(x + layer.self_attn(x))
             query, output = f[f"decoder.{i}"]
-            q = query(x).unflatten(-1, (layer.cross_attn.heads, -1)).transpose(1, 2)
+            q = f["query0"].expand(x.shape[0], -1, -1) if i == 0 else query(x)
+            q = q.unflatten(-1, (layer.cross_attn.heads, -1)).transpose(1, 2)
             y = attend_tokens(q, hidden, mask)  # [B, heads, N, 2H]
             x = layer.norm2(x + output(y.transpose(1, 2).flatten(2)))
             x = layer.norm3(x + layer.ff(x))
@@ -526,7 +529,7 @@ class MCMoE(Prepared, nn.Module):
         it; the experts' k=3 convolutions as one linear map of [x(t-1), x(t), x(t+1)]; the
         experts' output layers merged into the fusion's first layer; the fusion's output layer
         and the cross-attentions' projections into one query and one output layer per decoder
-        layer; decoder layer 0 up to its self-attention."""
+        layer; decoder layer 0 up to its cross-attention query (input independent)."""
         h = self.config.hidden
         f = {}
         for name, proj in self.proj.items():
@@ -566,6 +569,7 @@ class MCMoE(Prepared, nn.Module):
         first = self.decoder.layers[0]
         queries = (self.prototypes + self.prototype_pos)[None]
         f["queries"] = first.norm1(queries + first.self_attn(queries))
+        f["query0"] = f["decoder.0"][0](f["queries"])
         return f
 
     def _mix_each(
