@@ -5,12 +5,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.attention import attend_unprojected
+from models.inference import Linear
 
 
 def feed_forward(dim: int, mult: int, dropout: float) -> nn.Sequential:
     """The blocks' position-wise feed-forward: Linear, GELU, Dropout, Linear."""
     return nn.Sequential(
-        nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mult * dim, dim)
+        Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), Linear(mult * dim, dim)
     )
 
 
@@ -23,7 +24,7 @@ class TokenEmbed(nn.Module):
 
     def __init__(self, in_dim: int, dim: int) -> None:
         super().__init__()
-        self.proj = nn.Linear(in_dim, dim)
+        self.proj = Linear(in_dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.proj(x)
@@ -45,9 +46,9 @@ class CrossModalBlock(nn.Module):
         self.heads = heads
         self.norm_q = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim)
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.q = Linear(dim, dim)
+        self.kv = Linear(dim, 2 * dim)
+        self.out = Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
@@ -96,8 +97,8 @@ class TemporalModulation(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.conv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
-        self.gate = nn.Linear(dim, dim)
-        self.proj = nn.Linear(dim, dim)
+        self.gate = Linear(dim, dim)
+        self.proj = Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
