@@ -16,14 +16,6 @@ from models.inference import Linear
 SHIPPED = Path(__file__).resolve().parents[1] / "resources" / "models"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def layer_by_layer(model, feats, available, valid):
     """MCMoE's outputs through its modules one by one: the training structure (one expert call
     per stream, the fusion and decoder modules) with batch norms on their running statistics,
