@@ -162,13 +162,13 @@ class Attention(nn.Module):
     def forward(self, x: Tensor, context: Tensor | None = None, keep: Tensor | None = None):
         """x [B, L, D] attends to context [B, S, D] (itself when None); keep [B, S] bool."""
         b, length, dim = x.shape
-        if context is None:
-            q, k, v = self.qkv(x).chunk(3, dim=-1)
+        if context is None:  # [3, B, heads, L, D/heads] views
+            q, k, v = self.qkv(x).view(b, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         else:
             w, bias = self.qkv.weight, self.qkv.bias
-            q = F.linear(x, w[:dim], bias[:dim])
-            k, v = F.linear(context, w[dim:], bias[dim:]).chunk(2, dim=-1)
-        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v))
+            q = F.linear(x, w[:dim], bias[:dim]).unflatten(-1, (self.heads, -1)).transpose(1, 2)
+            kv = F.linear(context, w[dim:], bias[dim:])
+            k, v = kv.view(b, -1, 2, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
         mask = None if keep is None else keep[:, None, None, :]
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
