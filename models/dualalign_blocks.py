@@ -37,6 +37,8 @@ class CrossModalBlock(nn.Module):
     feed-forward layer refines the result. Where ``kv_ok`` [B] is False (the other modality is
     missing for that sample) the block is the identity for that sample, so the missing modality's
     values cannot reach the output. ``kv_valid`` [B, Tk] (None: all) masks invalid key tokens.
+    In eval, with more key tokens than queries, the tokens are never projected (the same function
+    through ``attend_unprojected``).
     """
 
     def __init__(self, dim: int, heads: int, ffn_mult: int, dropout: float) -> None:

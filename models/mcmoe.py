@@ -26,6 +26,13 @@ Where we differ from the released code, and why:
 - Random masking in training is drawn per sample (the released code draws one of the six
   incomplete subsets per batch); samples whose data lacks a modality keep their mask, and the
   reconstruction and alignment losses use only the modalities that are really there.
+
+Inference (eval, no gradient recorded) computes the same function with weights prepared once
+(``_fold``): batch norms folded into their layers, the experts' output layers merged into the
+fusion's first layer, the fusion's output layer and the decoder's key/value projections merged
+into one query and one output layer per decoder layer, products through packed oneDNN weights
+(models.inference). It equals the released code within 1e-5 (tests); training runs the modules
+one by one.
 """
 
 import math
