@@ -4,8 +4,9 @@
 
 ``--official-mcmoe`` (or ``$MCMOE_OFFICIAL_DIR``) points at a checkout of the released MCMoE code
 (github XuHuangbiao/MCMoE, kept outside the project); the released model then runs side by side
-with ours on the same weights and inputs, and the ratio and the largest output difference are
-printed. Each model is one ``Case`` in ``CASES``.
+with ours on the same weights and inputs (called alternately, medians), and the ratio and the
+largest output difference are printed. Each model is one ``Case`` in ``CASES``; a case with a
+latency target (``target_ms``) says whether it holds.
 """
 
 import argparse
@@ -29,21 +30,32 @@ import models  # noqa: E402
 
 @dataclass
 class Case:
-    """One network preset to time; ``official_params`` is the reference parameter count."""
+    """One network preset to time; ``official_params`` is the reference parameter count;
+    ``segments`` None: the preset's own input lengths (DualAlign's ``lengths``)."""
 
     name: str
     preset: str
     official_params: int | None
-    segments: int
+    segments: int | None
+    target_ms: float | None = None  # issue 18: latency per sample on the CPU at batch 1
 
+
+SPEEDUP_TARGET = 2.0  # issue 18: ours against the released code, same weights, batch 1, CPU
 
 CASES = [
     Case("mcmoe", "fs1000", 9_122_183, 95),
     Case("mcmoe", "rg", 9_384_711, 68),
+    Case("dualalign", "mm-jdm", None, None, target_ms=30.0),
 ]
 
 
-def sample_inputs(model, batch: int, segments: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def sample_inputs(
+    model, batch: int, segments: int | None
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    if segments is None:
+        from models.dualalign import example_inputs
+
+        return example_inputs(model, batch)
     feats = {m: torch.randn(batch, segments, d) for m, d in model.input_dims.items()}
     return feats, torch.ones(batch, len(model.modalities), dtype=torch.bool)
 
@@ -146,7 +158,7 @@ def bench_case(case: Case, official_dir: Path | None, repeats: int, train_batch:
     params = sum(p.numel() for p in model.parameters())
     feats, available = sample_inputs(model, 1, case.segments)
     result = {"model": case.name, "preset": case.preset, "params": params,
-              "official_params": case.official_params}  # fmt: skip
+              "official_params": case.official_params, "target_ms": case.target_ms}  # fmt: skip
     official = None
     if official_dir is not None and case.name == "mcmoe":
         official = official_mcmoe_pair(official_dir, model)
@@ -200,9 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{r['model']}/{r['preset']}: {r['params']:,} parameters{ref}; "
         line += f"{r['ms_per_sample']:.1f} ms/sample"
         if "official_ms_per_sample" in r:
+            holds = "holds" if r["speedup"] >= SPEEDUP_TARGET else "MISSED"
             line += (f" vs official {r['official_ms_per_sample']:.1f} ms -> {r['speedup']:.2f}x "
+                     f"(target >= {SPEEDUP_TARGET:.0f}x: {holds}) "
                      f"(CPU time {r['cpu_ms_per_sample']:.1f} vs {r['official_cpu_ms_per_sample']:.1f}"
                      f" ms -> {r['cpu_speedup']:.2f}x), max |diff| {r['max_abs_diff']:.1e}")  # fmt: skip
+        if r["target_ms"] is not None:
+            holds = "holds" if r["ms_per_sample"] <= r["target_ms"] else "MISSED"
+            line += f" (target <= {r['target_ms']:.0f} ms: {holds})"
         if "train_samples_per_s" in r:
             line += f"; training {r['train_samples_per_s']:.1f} samples/s"
         print(line)

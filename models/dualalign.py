@@ -80,6 +80,7 @@ from torch import Tensor, nn
 from models.dualalign_blocks import CrossModalBlock, TemporalModulation, TokenEmbed
 from models.etf import EtfClassifier
 from models.gram import gram_contrastive_loss
+from models.inference import Linear
 from models.output import GradeOutput, masked_mean, segment_validity
 
 _COMMON = {
@@ -234,21 +235,19 @@ class DualAlign(nn.Module):
         self.enhance_text = CrossModalBlock(d2, heads, mult, adrop) if self.image else None
         self.enhance = CrossModalBlock(d2, heads, mult, adrop)
         # grading
-        self.head = nn.Sequential(
-            nn.Linear(d2, d2), nn.GELU(), nn.Dropout(float(config["dropout"]))
-        )
+        self.head = nn.Sequential(Linear(d2, d2), nn.GELU(), nn.Dropout(float(config["dropout"])))
         scale = float(config["etf_scale"])
         if self.continuous:
             gc, gf = int(config["coarse_grades"]), int(config["fine_grades"])
-            self.coarse_proj = nn.Linear(d2, d3)
-            self.fine_proj = nn.Linear(d2, d3)
+            self.coarse_proj = Linear(d2, d3)
+            self.fine_proj = Linear(d2, d3)
             self.coarse_etf = EtfClassifier(gc, d3, scale, seed=0)
             self.fine_etf = EtfClassifier(gf, d3, scale, seed=1)
             centres = (torch.arange(gc)[:, None] + (torch.arange(gf)[None, :] + 0.5) / gf) / gc
             self.register_buffer("bin_centres", centres.reshape(-1).float(), persistent=False)
         else:
             g = int(config["num_grades"])
-            self.grade_proj = nn.Linear(d2, d3)
+            self.grade_proj = Linear(d2, d3)
             self.grade_etf = EtfClassifier(g, d3, scale, seed=0)
             self.register_buffer(
                 "bin_centres", torch.arange(g, dtype=torch.float32) / (g - 1), persistent=False

@@ -4,11 +4,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.attention import attend_unprojected
+from models.inference import Linear
+
 
 def feed_forward(dim: int, mult: int, dropout: float) -> nn.Sequential:
     """The blocks' position-wise feed-forward: Linear, GELU, Dropout, Linear."""
     return nn.Sequential(
-        nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mult * dim, dim)
+        Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), Linear(mult * dim, dim)
     )
 
 
@@ -21,7 +24,7 @@ class TokenEmbed(nn.Module):
 
     def __init__(self, in_dim: int, dim: int) -> None:
         super().__init__()
-        self.proj = nn.Linear(in_dim, dim)
+        self.proj = Linear(in_dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.proj(x)
@@ -34,6 +37,8 @@ class CrossModalBlock(nn.Module):
     feed-forward layer refines the result. Where ``kv_ok`` [B] is False (the other modality is
     missing for that sample) the block is the identity for that sample, so the missing modality's
     values cannot reach the output. ``kv_valid`` [B, Tk] (None: all) masks invalid key tokens.
+    In eval, with more key tokens than queries, the tokens are never projected (the same function
+    through ``attend_unprojected``).
     """
 
     def __init__(self, dim: int, heads: int, ffn_mult: int, dropout: float) -> None:
@@ -43,9 +48,9 @@ class CrossModalBlock(nn.Module):
         self.heads = heads
         self.norm_q = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim)
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.q = Linear(dim, dim)
+        self.kv = Linear(dim, 2 * dim)
+        self.out = Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
@@ -60,17 +65,22 @@ class CrossModalBlock(nn.Module):
     ) -> Tensor:
         b, t, d = q.shape
         query = self._split(self.q(self.norm_q(q)))
-        key, value = self.kv(self.norm_kv(kv)).chunk(2, dim=-1)
+        kv = self.norm_kv(kv)
         mask = None
         if kv_valid is not None:  # a sample without the modality attends freely (gated off)
             mask = (kv_valid | ~kv_ok[:, None])[:, None, None, :]
-        attn = F.scaled_dot_product_attention(
-            query,
-            self._split(key),
-            self._split(value),
-            attn_mask=mask,
-            dropout_p=self.attn_dropout if self.training else 0.0,
-        )
+        if self.training or kv.shape[1] <= t:
+            key, value = self.kv(kv).chunk(2, dim=-1)
+            attn = F.scaled_dot_product_attention(
+                query,
+                self._split(key),
+                self._split(value),
+                attn_mask=mask,
+                dropout_p=self.attn_dropout if self.training else 0.0,
+            )
+        else:  # few queries over many tokens: the tokens are never projected
+            w_key, w_value = self.kv.weight.chunk(2)
+            attn = attend_unprojected(query, kv, w_key, w_value, self.kv.bias[d:], mask)
         attn = self.out(attn.transpose(1, 2).reshape(b, t, d))
         gate = kv_ok.view(b, 1, 1)
         x = q + torch.where(gate, self.drop(attn), 0.0)
@@ -89,8 +99,8 @@ class TemporalModulation(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.conv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
-        self.gate = nn.Linear(dim, dim)
-        self.proj = nn.Linear(dim, dim)
+        self.gate = Linear(dim, dim)
+        self.proj = Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = feed_forward(dim, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)

@@ -26,6 +26,13 @@ Where we differ from the released code, and why:
 - Random masking in training is drawn per sample (the released code draws one of the six
   incomplete subsets per batch); samples whose data lacks a modality keep their mask, and the
   reconstruction and alignment losses use only the modalities that are really there.
+
+Inference (eval, no gradient recorded) computes the same function with weights prepared once
+(``_fold``): batch norms folded into their layers, the experts' output layers merged into the
+fusion's first layer, the fusion's output layer and the decoder's key/value projections merged
+into one query and one output layer per decoder layer, products through packed oneDNN weights
+(models.inference). It equals the released code within 1e-5 (tests); training runs the modules
+one by one.
 """
 
 import math
@@ -35,7 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.attention import attend_tokens
 from models.checkpoint import CheckpointMismatchError
+from models.inference import Linear, Prepared, linear_fn, prepared
 from models.losses import alignment_kl, hardest_triplet_loss
 from models.output import GradeOutput, check_available, masked_mean, segment_validity
 
@@ -154,19 +163,19 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.dropout = dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 3 * dim)
+        self.out = Linear(dim, dim)
 
     def forward(self, x: Tensor, context: Tensor | None = None, keep: Tensor | None = None):
         """x [B, L, D] attends to context [B, S, D] (itself when None); keep [B, S] bool."""
         b, length, dim = x.shape
-        if context is None:
-            q, k, v = self.qkv(x).chunk(3, dim=-1)
+        if context is None:  # [3, B, heads, L, D/heads] views
+            q, k, v = self.qkv(x).view(b, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         else:
             w, bias = self.qkv.weight, self.qkv.bias
-            q = F.linear(x, w[:dim], bias[:dim])
-            k, v = F.linear(context, w[dim:], bias[dim:]).chunk(2, dim=-1)
-        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v))
+            q = F.linear(x, w[:dim], bias[:dim]).unflatten(-1, (self.heads, -1)).transpose(1, 2)
+            kv = F.linear(context, w[dim:], bias[dim:])
+            k, v = kv.view(b, -1, 2, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
         mask = None if keep is None else keep[:, None, None, :]
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
@@ -176,8 +185,8 @@ class Attention(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc1 = Linear(dim, hidden)
+        self.fc2 = Linear(hidden, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -303,7 +312,7 @@ class Generator(nn.Module):
         return (gate * q).unsqueeze(1).expand(-1, length, -1)
 
 
-class MCMoE(nn.Module):
+class MCMoE(Prepared, nn.Module):
     """The MCMoE grading network; see the module docstring."""
 
     def __init__(self, config: MCMoEConfig) -> None:
@@ -320,7 +329,7 @@ class MCMoE(nn.Module):
         gens = {k: Generator(h, c.generator_heads, c.generator_layers) for k in c.modalities}
         self.generators = nn.ModuleDict(gens)
         self.experts = nn.ModuleList(Expert(h) for _ in range(m))
-        self.router = nn.Sequential(nn.Linear(h, h // 2), nn.GELU(), nn.Linear(h // 2, m))
+        self.router = nn.Sequential(Linear(h, h // 2), nn.GELU(), Linear(h // 2, m))
         self.fusion = Projection(m * h, h, 2 * h)
         self.decoder = Stack(
             [DecoderLayer(h, c.heads, c.feedforward, c.dropout) for _ in range(c.decoder_layers)], h
@@ -371,12 +380,12 @@ class MCMoE(nn.Module):
         streams, fused_keep = self._complete(real, keep, seg)
         if self.training:
             mixed, weights, experts_real = self._mix_each(streams, real, available, fused_keep)
+            fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2), fused_keep)  # [B, T, H]
+            queries = (self.prototypes + self.prototype_pos).expand(fused.shape[0], -1, -1)
+            patterns = self.decoder(queries, fused, keep=fused_keep)  # [B, N, H]
         else:
-            mixed, weights = self._mix_fused(streams, fused_keep)
-        fused = self.fusion(mixed.permute(0, 2, 1, 3).flatten(2), fused_keep)  # [B, T, H]
-        b = fused.shape[0]
-        queries = (self.prototypes + self.prototype_pos).expand(b, -1, -1)
-        patterns = self.decoder(queries, fused, keep=fused_keep)  # [B, N, H]
+            hidden, weights = self._mix_fused(streams, fused_keep)
+            patterns = self._decode(hidden, fused_keep)
         logits = (patterns * self.head.weight).sum(-1) + self.head.bias
         probs = torch.sigmoid(logits)
         probs = probs / probs.sum(dim=1, keepdim=True)
@@ -433,16 +442,24 @@ class MCMoE(nn.Module):
             if rows.numel():
                 x = features[name]
                 keep = None if seg is None else seg[rows, i]
-                chunks.append(self.proj[name](x if rows.numel() == b else x[rows], keep))
+                chunks.append(self._project(name, x if rows.numel() == b else x[rows], keep))
                 idx.append(rows * m + i)
         idx = torch.cat(idx)
         token_keep = None if seg is None else seg.flatten(0, 1)[idx]
         encoded = self.encoder(torch.cat(chunks), keep=token_keep)
         if token_keep is not None:
             encoded = encoded * token_keep.unsqueeze(-1).to(encoded.dtype)
+        if idx.numel() == b * m:  # every stream is there (modality-major order)
+            return encoded.view(m, b, *encoded.shape[1:]).transpose(0, 1)
         out = encoded.new_zeros(b * m, *encoded.shape[1:])
         out[idx] = encoded
         return out.view(b, m, *encoded.shape[1:])
+
+    def _project(self, name: str, x: Tensor, keep: Tensor | None) -> Tensor:
+        if self.training:
+            return self.proj[name](x, keep)
+        first, second = self._folded()[f"proj.{name}"]
+        return second(first(x))
 
     def _complete(
         self, real: Tensor, keep: Tensor, seg: Tensor | None
@@ -476,25 +493,91 @@ class MCMoE(nn.Module):
     def _mix_fused(
         self, streams: Tensor, fused_keep: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Experts + router for every stream at once (inference: batch norm is affine)."""
-        b, m, t, h = streams.shape
-        e = len(self.experts)
+        """Experts, router and the fusion's first layer for every stream at once (inference):
+        the fusion's hidden layer [B, T, 2H] and the router weights."""
+        f = self._folded()
+        h = streams.shape[-1]
         route = self._route(streams)  # [B, M, T, E]
-        # conv k=3 of all experts as one matmul over [x(t-1), x(t), x(t+1)], BN folded in
-        scale1, shift1 = _bn_affine([ex.bn1 for ex in self.experts])
-        conv_w = torch.cat([ex.conv.weight for ex in self.experts])  # [E*H/2, H, 3]
-        conv_w = conv_w.permute(0, 2, 1).reshape(conv_w.shape[0], 3 * h) * scale1[:, None]
-        conv_b = torch.cat([ex.conv.bias for ex in self.experts]) * scale1 + shift1
         x = F.pad(streams, (0, 0, 1, 1))
         window = torch.cat([x[:, :, :-2], x[:, :, 1:-1], x[:, :, 2:]], dim=-1)
-        hid = F.gelu(F.linear(window, conv_w, conv_b)).view(b, m, t, e, h // 2)
-        # sum_e w_e * BN2_e(fc_e(hid_e)) = [w_e * hid_e]_e @ [BN2-scaled fc_e]_e + w @ shift
-        scale2, shift2 = _bn_affine([ex.bn2 for ex in self.experts])
-        fc_w = torch.cat([ex.fc.weight for ex in self.experts]) * scale2[:, None]  # [E*H, H/2]
-        fc_w = fc_w.view(e, h, h // 2).permute(1, 0, 2).reshape(h, e * h // 2)
-        fc_b = (torch.cat([ex.fc.bias for ex in self.experts]) * scale2 + shift2).view(e, h)
-        mixed = F.linear((hid * route.unsqueeze(-1)).flatten(-2), fc_w) + route @ fc_b
-        return mixed, _route_weights(route, fused_keep)
+        hid = F.gelu(f["conv"](window)).unflatten(-1, (-1, h // 2))  # [B, M, T, E, H/2]
+        # the fusion's first layer of sum_e w_e * BN2_e(fc_e(hid_e)) per stream is one linear map
+        # of the weighted hidden layers [w_e * hid_e] and the weights w_e (see _fold)
+        weighted = (hid * route.unsqueeze(-1)).permute(0, 2, 1, 3, 4).flatten(2)
+        z = torch.cat([weighted, route.permute(0, 2, 1, 3).flatten(2)], dim=-1)
+        return f["fuse"](z), _route_weights(route, fused_keep)
+
+    def _decode(self, hidden: Tensor, keep: Tensor | None) -> Tensor:
+        """The decoder (inference) over the fusion's hidden layer [B, T, 2H]: layer 0's
+        self-attention over the prototypes is input independent, and each cross-attention reads
+        the hidden layer itself, its projections (and the fusion's output layer) merged into the
+        query and output layers (see _fold)."""
+        f = self._folded()
+        mask = None if keep is None else keep[:, None, None, :]
+        x = f["queries"].expand(hidden.shape[0], -1, -1)
+        for i, layer in enumerate(self.decoder.layers):
+            if i:
+                x = layer.norm1(x + layer.self_attn(x))
+            query, output = f[f"decoder.{i}"]
+            q = f["query0"].expand(x.shape[0], -1, -1) if i == 0 else query(x)
+            q = q.unflatten(-1, (layer.cross_attn.heads, -1)).transpose(1, 2)
+            y = attend_tokens(q, hidden, mask)  # [B, heads, N, 2H]
+            x = layer.norm2(x + output(y.transpose(1, 2).flatten(2)))
+            x = layer.norm3(x + layer.ff(x))
+        return self.decoder.norm(x)
+
+    def _folded(self) -> dict:
+        """The inference weights of ``_fold``, prepared once where no gradient is recorded (see
+        models.inference: ``eval()`` again after changing weights in place by hand)."""
+        return self._fold() if torch.is_grad_enabled() else prepared(self, self._fold)
+
+    def _fold(self) -> dict:
+        """Inference weights (batch norm is affine): each batch norm folded into the layer before
+        it; the experts' k=3 convolutions as one linear map of [x(t-1), x(t), x(t+1)]; the
+        experts' output layers merged into the fusion's first layer; the fusion's output layer
+        and the cross-attentions' projections into one query and one output layer per decoder
+        layer; decoder layer 0 up to its cross-attention query (input independent)."""
+        h = self.config.hidden
+        f = {}
+        for name, proj in self.proj.items():
+            first = linear_fn(*_fold_bn(proj.fc1, [proj.bn1]), relu=True)
+            f[f"proj.{name}"] = (first, linear_fn(*_fold_bn(proj.fc2, [proj.bn2])))
+        conv_w = torch.cat([ex.conv.weight for ex in self.experts])  # [E*H/2, H, 3]
+        conv_w = conv_w.permute(0, 2, 1).reshape(conv_w.shape[0], 3 * h)
+        conv_b = torch.cat([ex.conv.bias for ex in self.experts])
+        f["conv"] = linear_fn(*_fold_bn((conv_w, conv_b), [ex.bn1 for ex in self.experts]))
+        # fusion fc1 of stream i's sum_e w_e (W_e hid_e + b_e) = sum_e W1_i W_e (w_e hid_e)
+        # + sum_e w_e W1_i b_e: blocks W1_i W_e for the weighted hidden layers, columns W1_i b_e
+        # for the weights
+        w1, b1 = _fold_bn(self.fusion.fc1, [self.fusion.bn1])  # [2H, M*H]
+        outputs = [_fold_bn(ex.fc, [ex.bn2]) for ex in self.experts]  # [H, H/2], [H]
+        blocks = [w1_i @ w for w1_i in w1.split(h, dim=1) for w, _ in outputs]
+        columns = [w1_i @ b for w1_i in w1.split(h, dim=1) for _, b in outputs]
+        f["fuse"] = linear_fn(torch.cat([*blocks, torch.stack(columns, 1)], 1), b1, relu=True)
+        # the decoder's memory is w2 @ r + b2 (r: the fusion's hidden layer). Head j's score
+        # (wq_j x + bq_j) . (wk_j (w2 r + b2) + bk_j) / sqrt(d) is (M_j x + c_j) . r plus a term
+        # the softmax ignores; its output wo_j (wv_j (w2 P_j r + b2) + bv_j) is linear in P_j r
+        w2, b2 = _fold_bn(self.fusion.fc2, [self.fusion.bn2])  # [H, 2H]
+        for i, layer in enumerate(self.decoder.layers):
+            attn = layer.cross_attn
+            heads, scale = attn.heads, (h // attn.heads) ** -0.5
+            wq, wk, wv = attn.qkv.weight.chunk(3)
+            bq, _, bv = attn.qkv.bias.chunk(3)
+            key = (wk @ w2).view(heads, h // heads, -1)  # [heads, H/heads, 2H]
+            query_w = torch.einsum("jdr,jde->jre", key, wq.view(heads, h // heads, h))
+            query_b = torch.einsum("jdr,jd->jr", key, bq.view(heads, -1))
+            value = (wv @ w2).view(heads, h // heads, -1)
+            out_w = torch.einsum("ejd,jdr->ejr", attn.out.weight.view(h, heads, -1), value)
+            out_b = attn.out.weight @ (wv @ b2 + bv) + attn.out.bias
+            f[f"decoder.{i}"] = (
+                linear_fn(query_w.flatten(0, 1) * scale, query_b.flatten() * scale),
+                linear_fn(out_w.flatten(1), out_b),
+            )
+        first = self.decoder.layers[0]
+        queries = (self.prototypes + self.prototype_pos)[None]
+        f["queries"] = first.norm1(queries + first.self_attn(queries))
+        f["query0"] = f["decoder.0"][0](f["queries"])
+        return f
 
     def _mix_each(
         self,
@@ -596,12 +679,14 @@ def _route_weights(route: Tensor, fused_keep: Tensor | None) -> Tensor:
     return masked_mean(route.mean(dim=1), fused_keep)
 
 
-def _bn_affine(bns: list[nn.BatchNorm1d]) -> tuple[Tensor, Tensor]:
-    """Scale and shift of inference batch norms over their concatenated channels."""
+def _fold_bn(layer: nn.Module | tuple[Tensor, Tensor], bns: list[nn.BatchNorm1d]):
+    """Weight and bias of ``layer`` (a linear layer or its (weight, bias)) followed by the
+    inference batch norms ``bns`` over its concatenated output channels."""
+    weight, bias = layer if isinstance(layer, tuple) else (layer.weight, layer.bias)
     mean = torch.cat([bn.running_mean for bn in bns])
     var = torch.cat([bn.running_var for bn in bns])
     scale = torch.cat([bn.weight for bn in bns]) * torch.rsqrt(var + bns[0].eps)
-    return scale, torch.cat([bn.bias for bn in bns]) - mean * scale
+    return weight * scale[:, None], (bias - mean) * scale + torch.cat([bn.bias for bn in bns])
 
 
 # ---------------------------------------------------------------------------------------------

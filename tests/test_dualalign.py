@@ -167,6 +167,25 @@ def test_attention_is_between_modalities_not_across_the_batch():
     assert torch.allclose(batched.embedding[:1], single.embedding, atol=1e-5)
 
 
+def test_inference_attention_over_many_keys_equals_the_projected_keys():
+    """In eval a block whose keys outnumber its queries skips projecting them (folded into the
+    queries); the result equals the training path's projected keys and values, masks included."""
+    torch.manual_seed(0)
+    model = _quiet().eval()
+    feats, avail = _inputs(model, batch=3, length=9)
+    feats["rgb"] = feats["rgb"][:, :2]  # two anchor tokens query nine skeleton tokens
+    avail[2, model.modalities.index("skeleton")] = False
+    valid = {"skeleton": torch.rand(3, 9, generator=torch.Generator().manual_seed(1)) > 0.4}
+    valid["skeleton"][:, 0] = True
+    with torch.no_grad():
+        folded = model(feats, avail, valid=valid)
+        model.train()  # no dropout: the same function, through the projected keys
+        projected = model(feats, avail, valid=valid)
+    assert (folded.embedding - projected.embedding).abs().max() < 1e-5
+    assert (folded.grade_probs - projected.grade_probs).abs().max() < 1e-6
+    assert folded.embedding.abs().max() > 0.1
+
+
 def test_etf_prototypes_are_a_fixed_simplex():
     for g in (2, 3, 6, 7):
         protos = simplex_etf(g, 16)

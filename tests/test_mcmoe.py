@@ -113,20 +113,78 @@ def test_training_forward_equals_the_released_code(released, reference):
     )
 
 
-def test_fused_inference_path_equals_the_per_stream_path():
-    torch.manual_seed(0)
-    model = tiny().eval()
+def _eval_batch_norms(model):
     with torch.no_grad():
         for bn in [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]:
             bn.running_mean.normal_(0, 0.3)
             bn.running_var.uniform_(0.5, 1.5)
             bn.weight.normal_(1, 0.2)
-        streams = torch.randn(2, 3, 7, 16)
-        fused, w_fused = model._mix_fused(streams)
-        each, w_each, _ = model._mix_each(streams, streams, torch.ones(2, 3, dtype=torch.bool))
+            bn.bias.normal_(0, 0.2)
+
+
+def test_fused_inference_path_equals_the_per_stream_path():
+    """Eval folds batch norms, merges the experts into the fusion's first layer and the fusion's
+    output into the decoder's keys and values; the result equals the layers run one by one."""
+    torch.manual_seed(0)
+    model = tiny().eval()
+    _eval_batch_norms(model)
+    streams = torch.randn(2, 3, 7, 16)
+    keep = torch.rand(2, 7) > 0.3
+    keep[:, 0] = True
+    with torch.no_grad():
+        hidden, w_fused = model._mix_fused(streams, keep)
+        patterns = model._decode(hidden, keep)
+        each, w_each, _ = model._mix_each(
+            streams, streams, torch.ones(2, 3, dtype=torch.bool), keep
+        )
+        fused = model.fusion(each.permute(0, 2, 1, 3).flatten(2))
+        queries = (model.prototypes + model.prototype_pos).expand(2, -1, -1)
+        expected = model.decoder(queries, fused, keep=keep)
     # (torch.testing.assert_close is avoided: its first call imports for seconds)
-    assert (fused - each).abs().max() < 1e-5
+    assert (patterns - expected).abs().max() < 1e-5
     assert (w_fused - w_each).abs().max() < 1e-6
+    assert expected.std() > 0.1
+
+
+def test_inference_weights_follow_every_change_of_the_weights():
+    """The folded inference weights are cached; eval() after a change by hand, loading a state,
+    moving the model or training a step must reach the next eval output."""
+    torch.manual_seed(0)
+    model = tiny().eval()
+    feats = {m: torch.randn(2, 6, d) for m, d in model.input_dims.items()}
+    available = torch.ones(2, 3, dtype=torch.bool)
+
+    def score(net=model):
+        with torch.inference_mode():
+            return net(feats, available).score
+
+    def fresh():
+        other = tiny().eval()
+        other.load_state_dict(model.state_dict())
+        return score(other)
+
+    before = score()
+    with torch.no_grad():
+        model.experts[1].bn2.running_mean.add_(0.5)
+        model.fusion.fc2.weight.mul_(1.5)
+    model.eval()
+    assert not torch.equal(score(), before)
+    assert torch.equal(score(), fresh())
+    model.load_state_dict(tiny().state_dict())
+    assert torch.equal(score(), fresh())
+    model.double()
+    with torch.inference_mode():
+        double = model({m: v.double() for m, v in feats.items()}, available).score
+    assert (double - score(model.float())).abs().max() < 1e-5
+    model.train()
+    model(feats, available, target=torch.rand(2)).losses["total"].backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    model.eval()
+    assert torch.equal(score(), fresh())
+    with torch.enable_grad():  # not cached where a gradient is recorded
+        model.head.bias.grad = None
+        model(feats, available).score.sum().backward()
+        assert model.fusion.fc1.weight.grad.abs().sum() > 0
 
 
 def test_training_mask_keeps_a_proper_nonempty_subset_of_what_is_there():
