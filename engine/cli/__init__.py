@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "engine.cli.grade_cmd",
     "engine.cli.models_cmd",
     "engine.cli.tracks_cmd",
+    "engine.cli.batch_cmd",
 ]
 
 

@@ -1,0 +1,114 @@
+"""Ray: one task per video on this machine (``ray.init()``) or a cluster (``--address``).
+
+At most ``workers`` tasks are in flight (each reserves one CPU and, with ``task_memory``, that
+many bytes, so Ray never packs more onto a node than fit). A task past its timeout is cancelled
+with ``force=True``, which kills its worker process; a task whose worker or node died is
+submitted once more (Ray's own retries are off, so every runner counts attempts alike).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from engine.batch.outcomes import ATTEMPTS, timed_out, worker_died
+from engine.batch.task import Task, run_task
+
+# Settings the workers need from the driver's environment (model and backend file locations);
+# the data directory, the user and any password stay on the driver.
+PRIVATE_ENV = ("AQA_HOME", "AQA_USER", "AQA_PASSWORD")
+
+
+def worker_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("AQA_") and k not in PRIVATE_ENV}
+
+
+class RayRunner:
+    """``address``: a cluster (``ray://HOST:PORT`` or ``HOST:PORT``; None: ``RAY_ADDRESS`` or a
+    local Ray started for this batch); ``workers`` None: every CPU Ray has."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout: float | None = None,
+        address: str | None = None,
+        task_memory: int | None = None,
+    ) -> None:
+        import ray
+
+        self.ray = ray
+        self.timeout = timeout
+        self.task_memory = task_memory
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        runtime_env = {"env_vars": worker_env()}
+        settings = dict(log_to_driver=False, include_dashboard=False, configure_logging=False)
+        if address:
+            ray.init(address=address, runtime_env=runtime_env, **settings)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count(), runtime_env=runtime_env, **settings)
+        self.where = f"the Ray cluster at {address}" if address else "a local Ray"
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = max(1, workers or cpus)
+
+    @property
+    def description(self) -> str:
+        return f"{self.where} with {self.workers} worker(s)"
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
+        ray = self.ray
+        options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
+        if self.task_memory:
+            options["memory"] = self.task_memory
+        remote = ray.remote(run_task).options(**options)
+        pending = list(reversed(tasks))
+        attempts = {t.index: 0 for t in tasks}
+        flying: dict[Any, tuple[Task, float]] = {}
+        try:
+            while pending or flying:
+                while pending and len(flying) < self.workers:
+                    task = pending.pop()
+                    attempts[task.index] += 1
+                    flying[remote.remote(task)] = (task, time.monotonic())
+                ready, _ = ray.wait(list(flying), num_returns=1, timeout=self._wait(flying))
+                for ref in ready:
+                    task, _ = flying.pop(ref)
+                    outcome = self._outcome(ref, task, attempts[task.index])
+                    if outcome is None:
+                        pending.append(task)
+                    else:
+                        yield task, {**outcome, "attempts": attempts[task.index]}
+                for ref, (task, started) in list(flying.items()):
+                    if self.timeout is not None and time.monotonic() - started > self.timeout:
+                        ray.cancel(ref, force=True)
+                        del flying[ref]
+                        yield task, {**timed_out(self.timeout), "attempts": attempts[task.index]}
+        finally:
+            for ref in flying:
+                ray.cancel(ref, force=True)
+            ray.shutdown()
+
+    def _wait(self, flying: dict) -> float:
+        if self.timeout is None:
+            return 1.0
+        left = min(started for _, started in flying.values()) + self.timeout - time.monotonic()
+        return max(0.05, min(1.0, left))
+
+    def _outcome(self, ref, task: Task, attempt: int) -> dict[str, Any] | None:
+        """The task's row, or None when its worker died and it gets another attempt."""
+        from ray import exceptions as rx
+
+        died = tuple(
+            getattr(rx, name)
+            for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError")
+            if hasattr(rx, name)
+        )
+        try:
+            return self.ray.get(ref)
+        except died as exc:
+            if attempt < ATTEMPTS:
+                return None
+            return worker_died(type(exc).__name__)
+        except rx.RayError as exc:
+            return {"status": "failed", "reason": f"Ray could not run the task ({exc})."}
