@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.batch.outcomes import ATTEMPTS, timed_out, worker_died
 from engine.batch.task import Task, run_task
+from engine.errors import InputError
 
 # Settings the workers need from the driver's environment (model and backend file locations);
 # the data directory, the user and any password stay on the driver.
@@ -44,10 +45,13 @@ class RayRunner:
         address = address or os.environ.get("RAY_ADDRESS") or None
         runtime_env = {"env_vars": worker_env()}
         settings = dict(log_to_driver=False, include_dashboard=False, configure_logging=False)
-        if address:
+        if not address:
+            settings["num_cpus"] = workers or os.cpu_count()
+        try:
             ray.init(address=address, runtime_env=runtime_env, **settings)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), runtime_env=runtime_env, **settings)
+        except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise InputError(f"Ray could not start or reach {where} ({exc}).") from None
         self.where = f"the Ray cluster at {address}" if address else "a local Ray"
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
