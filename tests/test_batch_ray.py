@@ -5,6 +5,8 @@ and by ``RAY_ADDRESS``. Ray is the ``scale`` extra (CI installs it)."""
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -107,3 +109,25 @@ def test_two_node_cluster_by_address(clips, pose_models, tmp_path, monkeypatch, 
         assert all(m["cached"] for r in again for m in r["modalities"].values())
     finally:
         cluster.shutdown()
+
+
+def test_ctrl_c_on_ray_stops_cleanly(clips, vtest_video, pose_models, tmp_path):
+    """Ctrl-C at a terminal reaches the whole process group: Ray's own processes ignore it,
+    the driver cancels its tasks, writes the rows done and exits 130."""
+    path = manifest(tmp_path, [clips["demo"], vtest_video, clips["vtest"]])
+    out = tmp_path / "out"
+    args = ["batch", "extract", str(path), "--out", str(out), "--runner", "ray", *FAST]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    for line in proc.stderr:
+        if "1/3 done" in line:
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, err
+    assert "The batch was cancelled after 1 of 3 videos" in err and "Traceback" not in err
+    assert len(results(out)) == 1

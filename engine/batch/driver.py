@@ -93,6 +93,7 @@ def prepare(
                     person=row.person,
                     examination=notes,
                     cache=str(cache) if cache else None,
+                    store=store,
                     **more,
                 )
             )

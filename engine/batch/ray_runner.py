@@ -9,8 +9,11 @@ submitted once more (Ray's own retries are off, so every runner counts attempts 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine.batch.outcomes import ATTEMPTS, timed_out, worker_died
@@ -20,6 +23,19 @@ from engine.errors import InputError
 # Settings the workers need from the driver's environment (model and backend file locations);
 # the data directory, the user and any password stay on the driver.
 PRIVATE_ENV = ("AQA_HOME", "AQA_USER", "AQA_PASSWORD")
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while Ray starts its processes (in the main thread; elsewhere as is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def worker_env() -> dict[str, str]:
@@ -45,10 +61,11 @@ class RayRunner:
         address = address or os.environ.get("RAY_ADDRESS") or None
         runtime_env = {"env_vars": worker_env()}
         settings = dict(log_to_driver=False, include_dashboard=False, configure_logging=False)
-        if not address:
+        if not address:  # a Ray of this batch's own, never one left running on this machine
             settings["num_cpus"] = workers or os.cpu_count()
         try:
-            ray.init(address=address, runtime_env=runtime_env, **settings)
+            with _sigint_ignored():  # Ray's processes inherit it: Ctrl-C reaches the driver only
+                ray.init(address=address or "local", runtime_env=runtime_env, **settings)
         except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise InputError(f"Ray could not start or reach {where} ({exc}).") from None

@@ -1,8 +1,8 @@
 """One video's work, as a worker runs it: extract or grade through the public API, never raising.
 
 A ``Task`` is plain data (it travels to Ray or a pool process); ``run_task`` returns the row of
-``results.jsonl`` plus ``record`` (what the driver stores with ``--store``). A bad video fails its
-own row with the one-sentence reason of the ``engine.errors`` exception.
+``results.jsonl`` plus, with ``store``, ``record`` (what the driver writes to the database). A
+bad video fails its own row with the one-sentence reason of the ``engine.errors`` exception.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ _MODELS: dict[tuple, Any] = {}  # loaded models, kept for the next task of this 
 @dataclass(frozen=True)
 class Task:
     """``config``: ``ExtractionConfig.to_dict()`` (extract); ``model``: the model's database row
-    (grade); ``cache``: the cache folder (None: the data directory's)."""
+    (grade); ``cache``: the cache folder (None: the data directory's); ``store``: send back the
+    ``record`` the driver stores."""
 
     index: int
     kind: str
@@ -39,6 +40,7 @@ class Task:
     model: dict[str, Any] | None = None
     modalities: tuple[str, ...] | None = None
     cache: str | None = None
+    store: bool = False
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -52,6 +54,8 @@ def run_task(task: Task) -> dict[str, Any]:
     except Exception as exc:  # one video's unexpected failure never stops the batch
         log.exception("batch task for %s failed", task.video)
         out.update(status="failed", reason=f"Unexpected error: {type(exc).__name__}: {exc}.")
+    if not task.store:
+        out.pop("record", None)
     out["seconds"] = round(time.perf_counter() - started, 3)
     out["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return out
