@@ -12,25 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-import videos
+import test_batch
 
 from engine.cli import main
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 FAST = ["--modalities", "skeleton,flow", "--profile", "fast"]
-
-
-@pytest.fixture(scope="module")
-def clips(demo_video, vtest_video, tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("ray-clips")
-    bad = folder / "bad.mp4"
-    bad.write_text("not a video")
-    return {
-        "demo": videos.clip(demo_video, folder / "demo-1s.mp4", seconds=1.0, short_side=240),
-        "vtest": videos.clip(vtest_video, folder / "vtest-1s.mp4", 1.0, 240, audio=False),
-        "bad": bad,
-    }
+clips = test_batch.clips  # the short real clips, a fixture shared with the local-pool tests
+results = test_batch.results
 
 
 def manifest(folder: Path, videos_: list[Path], item: str = "head_elevation") -> Path:
@@ -38,10 +28,6 @@ def manifest(folder: Path, videos_: list[Path], item: str = "head_elevation") ->
     rows = [{"video": str(v), "protocol": "cmas", "item": item} for v in videos_]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
-
-
-def results(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
 
 
 def ray_task_pids() -> list[int]:
