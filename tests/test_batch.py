@@ -20,6 +20,7 @@ from engine.errors import MissingDependencyError
 from engine.store import Store
 
 FAST = ["--modalities", "skeleton,flow,audio", "--profile", "fast"]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
