@@ -78,7 +78,9 @@ def test_local_ray_timeout_bad_video_and_a_killed_worker(
 def test_two_node_cluster_by_address(clips, pose_models, tmp_path, monkeypatch, capsys):
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    # Ray counts GPUs as a resource: the head declares one (there is none here), and the tasks
+    # share it (torch then finds no CUDA and the "auto" device is the CPU).
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 1})
     try:
         cluster.add_node(num_cpus=1)
         path = manifest(tmp_path, [clips["demo"], clips["vtest"]] * 2, item="sit_ups")
@@ -86,13 +88,15 @@ def test_two_node_cluster_by_address(clips, pose_models, tmp_path, monkeypatch, 
         args = ["batch", "extract", str(path), "--out", str(out), "--cache", str(cache), *FAST]
         assert main([*args, "--address", cluster.address]) == 0
         err = capsys.readouterr().err
-        assert f"the Ray cluster at {cluster.address} with 2 worker(s)" in err
+        assert f"the Ray cluster at {cluster.address} with 2 worker(s), 0.5 GPU each" in err
         assert {r["status"] for r in results(out)} == {"ok"}
         monkeypatch.setenv("RAY_ADDRESS", cluster.address)
         assert main(args) == 0  # RAY_ADDRESS, and every track now comes from the shared cache
         assert f"the Ray cluster at {cluster.address}" in capsys.readouterr().err
         again = results(out)
         assert all(m["cached"] for r in again for m in r["modalities"].values())
+        assert main([*args, "--device", "cpu", "--workers", "5"]) == 0  # capped at 2 CPUs
+        assert "with 2 worker(s)\n" in capsys.readouterr().err
     finally:
         cluster.shutdown()
 

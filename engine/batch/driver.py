@@ -137,6 +137,7 @@ def make_runner(
     timeout: float | None = None,
     address: str | None = None,
     task_memory: int | None = None,
+    device: str = "auto",
     note: Callable[[str], None] = print,
 ):
     """Ray when installed (``auto``), else a local process pool that says it is one."""
@@ -156,7 +157,7 @@ def make_runner(
         return LocalPool(workers or os.cpu_count() or 1, timeout)
     from engine.batch.ray_runner import RayRunner
 
-    return RayRunner(workers, timeout, address, task_memory)
+    return RayRunner(workers, timeout, address, task_memory, device)
 
 
 def run(

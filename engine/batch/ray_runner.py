@@ -1,7 +1,8 @@
 """Ray: one task per video on this machine (``ray.init()``) or a cluster (``--address``).
 
-At most ``workers`` tasks are in flight (each reserves one CPU and, with ``task_memory``, that
-many bytes, so Ray never packs more onto a node than fit). A task past its timeout is cancelled
+At most ``workers`` tasks are in flight (each reserves one CPU, with ``task_memory`` that many
+bytes, so Ray never packs more onto a node than fit, and a share of the GPUs when there are
+any). A task past its timeout is cancelled
 with ``force=True``, which kills its worker process; a task whose worker or node died is
 submitted once more (Ray's own retries are off, so every runner counts attempts alike).
 """
@@ -44,7 +45,8 @@ def worker_env() -> dict[str, str]:
 
 class RayRunner:
     """``address``: a cluster (``ray://HOST:PORT`` or ``HOST:PORT``; None: ``RAY_ADDRESS`` or a
-    local Ray started for this batch); ``workers`` None: every CPU Ray has."""
+    local Ray started for this batch); ``workers``: at most the CPUs Ray has (None: all of
+    them); ``device`` other than cpu shares the cluster's GPUs among the workers."""
 
     def __init__(
         self,
@@ -52,12 +54,12 @@ class RayRunner:
         timeout: float | None = None,
         address: str | None = None,
         task_memory: int | None = None,
+        device: str = "auto",
     ) -> None:
         import ray
 
         self.ray = ray
         self.timeout = timeout
-        self.task_memory = task_memory
         address = address or os.environ.get("RAY_ADDRESS") or None
         runtime_env = {"env_vars": worker_env()}
         settings = dict(log_to_driver=False, include_dashboard=False, configure_logging=False)
@@ -70,19 +72,27 @@ class RayRunner:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise InputError(f"Ray could not start or reach {where} ({exc}).") from None
         self.where = f"the Ray cluster at {address}" if address else "a local Ray"
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = max(1, workers or cpus)
+        resources = ray.cluster_resources()
+        cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+        self.workers = max(1, min(workers or cpus, cpus))  # queued tasks would time out
+        self.options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
+        if task_memory:
+            self.options["memory"] = task_memory
+        if device == "cuda" and not gpus:
+            ray.shutdown()
+            raise InputError(f"--device cuda was asked for, but {self.where} has no GPU.")
+        if device != "cpu" and gpus:  # Ray hides the GPUs from tasks that do not ask for one
+            self.options["num_gpus"] = min(1.0, gpus / self.workers)
 
     @property
     def description(self) -> str:
-        return f"{self.where} with {self.workers} worker(s)"
+        share = self.options.get("num_gpus")
+        gpu = f", {share:g} GPU each" if share else ""
+        return f"{self.where} with {self.workers} worker(s){gpu}"
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
         ray = self.ray
-        options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
-        if self.task_memory:
-            options["memory"] = self.task_memory
-        remote = ray.remote(run_task).options(**options)
+        remote = ray.remote(run_task).options(**self.options)
         pending = list(reversed(tasks))
         attempts = {t.index: 0 for t in tasks}
         flying: dict[Any, tuple[Task, float]] = {}

@@ -73,7 +73,7 @@ def run_batch(args: argparse.Namespace) -> int:
     )
     memory = int(args.task_memory * 2**30) if args.task_memory else None
     runner = driver.make_runner(
-        args.runner, args.workers, args.timeout, args.address, memory, note=_say
+        args.runner, args.workers, args.timeout, args.address, memory, args.device, note=_say
     )
     _say(f"{len(batch.rows)} videos on {runner.description}")
     started = time.monotonic()
