@@ -175,3 +175,26 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(clips, pose_models, tmp_path):
     again = results(out)
     assert len(again) == 3
     assert all(m["cached"] for m in again[0]["modalities"].values() if m["status"] == "ok")
+
+
+def test_extract_into_an_existing_session(clips, pose_models, tmp_path, capsys):
+    with Store() as store:
+        store.add_subject("S08")
+        session = store.new_session("S08", "cmas", notes="weak neck flexors")
+    rows = [
+        (clips["demo"], "cmas", "head_elevation", session["id"]),
+        (clips["bad"], "cmas", "sit_ups", 999),
+    ]
+    path, out = manifest(tmp_path, rows, "video,protocol,item,session"), tmp_path / "out"
+    args = ["batch", "extract", str(path), "--out", str(out), "--runner", "local", "--store"]
+    assert main([*args, *FAST]) == 1
+    ok, missing = results(out)
+    assert missing["status"] == "failed" and missing["reason"] == "There is no session 999."
+    assert missing["attempts"] == 0  # refused before any work
+    with Store() as store:
+        (recording,) = store.recordings(session["id"])
+        assert ok["recording_id"] == recording["id"] and recording["sha256"] == ok["sha256"]
+        stored = store.db.execute(
+            "select modality, status from extractions where recording_id = ?", [recording["id"]]
+        ).fetchall()
+    assert sorted(stored) == [("audio", "ok"), ("flow", "ok"), ("skeleton", "ok")]
