@@ -1,6 +1,6 @@
 """``aqa batch`` speed: serial vs Ray with 1 and 2 workers on a manifest of 16 short real clips.
 
-    python bench/batch.py [--clips 16] [--seconds 1.0] [--json]
+    python bench/batch.py [--clips 16] [--seconds 1.0] [--repeats 1] [--json]
 
 The clips are cut from the sports2d demo and vtest.avi and re-encoded with PyAV (H.264, 200 to
 360 px short side, 0.8 to 1.4 s, key frames every 5 to 30 frames; the demo's keep their audio).
@@ -10,14 +10,15 @@ the tasks one after another in this process, ``ray-1`` and ``ray-2`` on a local 
 model loading are paid before the clock starts (one warm-up task in this process, one per Ray
 worker); Ray's start-up and warm-up are printed apart. Ray's
 per-video overhead is (ray-1 - serial) / videos on a rerun that finds every track cached, where
-the work itself is a few milliseconds. Prints the seconds and the speed-ups, measured in one run
-on whatever else this machine is doing.
+the work itself is small. With ``--repeats N`` the modes take turns (rotated order) and the
+medians are printed; every run starts from an empty cache of its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -96,20 +97,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=16, help="videos in the manifest")
     parser.add_argument("--seconds", type=float, default=1.0, help="typical clip length")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each mode (medians)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
     from engine.extract.config import ExtractionConfig
 
+    runs: dict[str, list[float]] = {"serial": [], "ray-1": [], "ray-2": []}
+    starts, cached = [], {"serial": [], "ray-1": []}
     with tempfile.TemporaryDirectory(prefix="aqa-bench-batch-") as tmp:
         folder = Path(tmp)
         manifest = make_clips(folder, args.clips, args.seconds)
         config = ExtractionConfig.parse("skeleton,flow,audio", "fast", "cpu")
         batch = driver.prepare("extract", manifest, config=config, device="cpu")
-        times = {"serial": serial(batch, folder / "cache-serial")}
-        times["ray-2"], up2 = on_ray(batch, folder / "cache-ray2", 2, folder / "out")
-        times["ray-1"], up1 = on_ray(batch, folder / "cache-ray1", 1, folder / "out")
-        cached_serial = serial(batch, folder / "cache-serial")
-        cached_ray, _ = on_ray(batch, folder / "cache-ray1", 1, folder / "out")
+        for r in range(args.repeats):
+            order = list(runs)[r % 3 :] + list(runs)[: r % 3]  # interleaved, rotated
+            for mode in order:
+                cache = folder / f"cache-{mode}-{r}"
+                if mode == "serial":
+                    runs[mode].append(serial(batch, cache))
+                else:
+                    seconds, up = on_ray(batch, cache, int(mode[-1]), folder / "out")
+                    runs[mode].append(seconds)
+                    starts.append(up)
+            cached["serial"].append(serial(batch, folder / f"cache-serial-{r}"))
+            cached["ray-1"].append(on_ray(batch, folder / f"cache-ray-1-{r}", 1, folder / "out")[0])
+    times = {mode: statistics.median(values) for mode, values in runs.items()}
+    cached_serial = statistics.median(cached["serial"])
+    cached_ray = statistics.median(cached["ray-1"])
     n = args.clips
     result = {
         "videos": n,
@@ -117,7 +131,8 @@ def main() -> None:
         "speedup_ray1": round(times["serial"] / times["ray-1"], 2),
         "speedup_ray2": round(times["serial"] / times["ray-2"], 2),
         "ray2_over_ray1": round(times["ray-1"] / times["ray-2"], 2),
-        "ray_start_s": round((up1 + up2) / 2, 2),
+        "repeats": args.repeats,
+        "ray_start_s": round(statistics.median(starts), 2),
         "cached_rerun_s": {"serial": round(cached_serial, 2), "ray-1": round(cached_ray, 2)},
         "ray_overhead_ms_per_video": round(1000 * (cached_ray - cached_serial) / n, 1),
     }
@@ -125,7 +140,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     s = result["seconds"]
-    print(f"{n} clips, skeleton+flow+audio (fast profile), nothing cached:")
+    print(f"{n} clips, skeleton+flow+audio (fast profile), nothing cached, {args.repeats} run(s):")
     print(f"  serial {s['serial']:.1f} s   ray-1 {s['ray-1']:.1f} s   ray-2 {s['ray-2']:.1f} s")
     print(
         f"  speed-up vs serial: ray-1 {result['speedup_ray1']}x, ray-2 {result['speedup_ray2']}x"
