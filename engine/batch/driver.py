@@ -8,7 +8,6 @@ rerun finds what is done in the cache.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ from engine.batch.results import RESULTS_FILE, Tally, result_line, write_results
 from engine.batch.task import Task
 from engine.errors import AqaError, Cancelled, InputError, MissingDependencyError, NotFoundError
 
-log = logging.getLogger(__name__)
-RUNNERS = ("auto", "ray", "local")
 NO_RAY = 'Ray is not installed (pip install "aqa-studio[scale]")'
 
 
@@ -36,7 +33,6 @@ class Batch:
     tasks: list[Task] = field(default_factory=list)
     failed: dict[int, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[int, int] = field(default_factory=dict)  # row index -> existing session id
-    db: Any = None  # the driver's Store while results are stored
 
 
 def prepare(
@@ -178,8 +174,8 @@ def run(
     lines: list[dict[str, Any]] = []
 
     def finish(i: int, outcome: dict[str, Any]) -> None:
-        if store and outcome["status"] == "ok":
-            outcome = _stored(batch, i, outcome)
+        if db is not None and outcome["status"] == "ok":
+            outcome = _stored(db, batch, i, outcome)
         line = result_line(batch.rows[i], outcome)
         lines.append(line)
         tally.add(line["status"])
@@ -187,26 +183,29 @@ def run(
             report(tally, line)
 
     db = None
+    if store and batch.tasks:
+        from engine.store import Store
+
+        db = Store()
     try:
         for i, outcome in batch.failed.items():
             finish(i, outcome)
         if batch.tasks:
-            if store:
-                from engine.store import Store
-
-                db = batch.db = Store()
             runs = runner.run(batch.tasks)
             try:
                 for task, outcome in runs:
                     finish(task.index, outcome)
             finally:
                 runs.close()
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C or a database failure: keep the rows done
         write_results(out, lines)
-        raise Cancelled(
-            f"The batch was cancelled after {tally.done} of {tally.total} videos; their results "
-            f"are in {out / RESULTS_FILE}, and the same command resumes from the cache."
-        ) from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise Cancelled(
+                f"The batch was cancelled after {tally.done} of {tally.total} videos; their "
+                f"results are in {out / RESULTS_FILE}, and the same command resumes from the "
+                f"cache."
+            ) from None
+        raise
     finally:
         if db is not None:
             db.close()
@@ -214,12 +213,12 @@ def run(
     return lines
 
 
-def _stored(batch: Batch, i: int, outcome: dict[str, Any]) -> dict[str, Any]:
+def _stored(db, batch: Batch, i: int, outcome: dict[str, Any]) -> dict[str, Any]:
     """Write the result into the database (the driver's only); a refusal fails the row."""
     row = batch.rows[i]
     try:
-        session_id = batch.sessions.get(i) or _session(batch.db, row)
-        recording_id = _store_result(batch.db, batch.kind, row, session_id, outcome["record"])
+        session_id = batch.sessions.get(i) or _session(db, row)
+        recording_id = _store_result(db, batch.kind, row, session_id, outcome["record"])
     except AqaError as exc:
         return {**outcome, "status": "failed", "reason": f"Not stored: {exc}"}
     return {**outcome, "recording_id": recording_id}
