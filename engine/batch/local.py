@@ -99,7 +99,10 @@ class LocalPool:
                             slot.start(ctx, threads)
                         slot.task, slot.attempt = pending.popleft()
                         slot.started = time.monotonic()
-                        slot.conn.send(slot.task)
+                        try:
+                            slot.conn.send(slot.task)
+                        except OSError:  # it died while idle: _check sees it and tries again
+                            pass
                 busy = [s for s in self._slots if s.task is not None]
                 wait([s.conn for s in busy] + [s.process.sentinel for s in busy], self._wait(busy))
                 for slot in busy:
