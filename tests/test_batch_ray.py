@@ -19,7 +19,8 @@ from engine.cli import main
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 FAST = ["--modalities", "skeleton,flow", "--profile", "fast"]
-clips = test_batch.clips  # the short real clips, a fixture shared with the local-pool tests
+clips = test_batch.clips  # fixtures shared with the local-pool tests: short real clips and
+long_video = test_batch.long_video  # a video that stands for a hung decoder
 results = test_batch.results
 
 
@@ -43,9 +44,9 @@ def ray_task_pids() -> list[int]:
 
 
 def test_local_ray_timeout_bad_video_and_a_killed_worker(
-    clips, vtest_video, pose_models, tmp_path, capsys
+    clips, long_video, pose_models, tmp_path, capsys
 ):
-    """vtest.avi in full stands for a hung decoder (killed at the 15 s timeout); one of the two
+    """The hung decoder (``long_video``) is killed at the 15 s timeout; one of the two
     busy workers is killed mid-task and its task is tried again; the text file fails its row."""
     killed = []
 
@@ -58,7 +59,7 @@ def test_local_ray_timeout_bad_video_and_a_killed_worker(
                 os.kill(killed[0], signal.SIGKILL)
             time.sleep(0.05)
 
-    path = manifest(tmp_path, [vtest_video, clips["demo"], clips["bad"]])
+    path = manifest(tmp_path, [long_video, clips["demo"], clips["bad"]])
     out = tmp_path / "out"
     killer = threading.Thread(target=kill_once)
     killer.start()
@@ -101,10 +102,10 @@ def test_two_node_cluster_by_address(clips, pose_models, tmp_path, monkeypatch, 
         cluster.shutdown()
 
 
-def test_ctrl_c_on_ray_stops_cleanly(clips, vtest_video, pose_models, tmp_path):
+def test_ctrl_c_on_ray_stops_cleanly(clips, long_video, pose_models, tmp_path):
     """Ctrl-C at a terminal reaches the whole process group: Ray's own processes ignore it,
     the driver cancels its tasks, writes the rows done and exits 130."""
-    path = manifest(tmp_path, [clips["demo"], vtest_video, clips["vtest"]])
+    path = manifest(tmp_path, [clips["demo"], long_video, clips["vtest"]])
     out = tmp_path / "out"
     args = ["batch", "extract", str(path), "--out", str(out), "--runner", "ray", *FAST]
     proc = subprocess.Popen(
