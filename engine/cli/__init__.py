@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "engine.cli.models_cmd",
     "engine.cli.tracks_cmd",
     "engine.cli.people_cmd",
+    "engine.cli.batch_cmd",
 ]
 
 

@@ -1,5 +1,6 @@
 """``aqa train``, ``aqa evaluate``, ``aqa import-features`` and ``aqa bench models``."""
 
+import sys
 from pathlib import Path
 
 from engine.cli.output import print_json
@@ -31,6 +32,13 @@ def register(sub) -> None:
     tr.add_argument("--patience", type=int, help="stop after N epochs without improvement")
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where training runs")
     tr.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    tr.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="with --data: train data-parallel in N processes on this machine (torch.distributed;"
+        " or start `aqa train` under torchrun)",
+    )
     tr.add_argument(
         "--test-fraction", type=float, default=0.2, help="subjects held out for testing"
     )
@@ -101,12 +109,47 @@ def run_train_item(args) -> int:
 
 def run_train(args) -> int:
     from engine.errors import InputError
-    from engine.training.evaluate import format_table
 
     if args.protocol:
+        if args.nproc != 1:
+            raise InputError("--nproc trains on a feature-set directory (--data) only.")
         return run_train_item(args)
     if not (args.preset and args.out):
         raise InputError("Training on --data needs --preset and --out.")
+    if args.nproc < 1:
+        raise InputError("--nproc must be at least 1.")
+    import os
+
+    from engine.training import distributed
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return distributed.launch(_train_process, (args,), args.nproc)
+    joined = distributed.join(args.device or "auto")
+    try:
+        return _train_on_data(args)
+    finally:
+        if joined:
+            distributed.leave()
+
+
+def _train_process(args) -> int:
+    """One process of ``aqa train --nproc N``: errors are told once, by the first process."""
+    from engine.errors import AqaError
+    from engine.training import distributed
+
+    try:
+        return run_train(args)
+    except AqaError as exc:
+        if distributed.rank() == 0:
+            print(f"aqa: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _train_on_data(args) -> int:
+    from contextlib import nullcontext
+
+    from engine.training import distributed
+    from engine.training.evaluate import format_table
     from engine.training.workflow import train_on_features
 
     overrides = {
@@ -118,7 +161,7 @@ def run_train(args) -> int:
         "device": args.device,
         "amp": False if args.no_amp else None,
     }
-    with progress_bar("train") as progress:
+    with progress_bar("train") if distributed.is_main() else nullcontext() as progress:
         outcome = train_on_features(
             args.data,
             args.model,
@@ -130,6 +173,8 @@ def run_train(args) -> int:
             val_fraction=args.val_fraction,
             progress=progress,
         )
+    if outcome is None:  # not the first process of data-parallel training
+        return 0
     if args.json:
         print_json(
             {

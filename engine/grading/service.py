@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.cache import Cache
 from engine.errors import AqaError, InputError
 from engine.extract.config import ExtractionConfig
 from engine.features import Segmenting, build_features
@@ -37,6 +38,8 @@ class GradeResult:
     grade: float
     uncertain: bool
     details: dict[str, Any] = field(default_factory=dict)
+    # per-modality status, reason, seconds and cache use of the extraction (not stored)
+    extraction: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -104,6 +107,7 @@ def grade_video(
     cancel: CancelToken | None = None,
     person: str | None = None,
     handovers: Iterable[tuple[float, int]] = (),
+    cache: Cache | None = None,
 ) -> GradeResult:
     """Grade one video file with ``model`` (nothing is stored).
 
@@ -111,6 +115,7 @@ def grade_video(
     only file locations and the subject, and ``details["settings_differ"]`` names what they
     would have changed. ``person`` (an id or a point "X,Y[@SECONDS]") and ``handovers`` choose
     the subject instead of the settings' one; ``details["subject"]`` says who was followed.
+    ``cache``: where tracks are cached (default: the data directory's cache).
     """
     from engine.extract.pipeline import extract
 
@@ -130,7 +135,7 @@ def grade_video(
     if person not in (None, "auto") or handovers:
         config = config.following(person, handovers)
     report = progress or (lambda fraction, stage: None)
-    result = extract(video, config, progress=report, cancel=cancel)
+    result = extract(video, config, cache=cache, progress=report, cancel=cancel)
     tracks = {m: result.track(m) for m in model.network.modalities}
     refused = {}
     text = result.modalities.get("text")
@@ -192,6 +197,7 @@ def grade_video(
         grade=proposal.grade,
         uncertain=proposal.uncertain or "damaged" in details,
         details=details,
+        extraction=result.to_dict()["modalities"],
     )
 
 

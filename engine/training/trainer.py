@@ -20,6 +20,7 @@ import numpy as np
 from engine.device import select_torch_device
 from engine.errors import InputError
 from engine.jobs import CancelToken, Progress
+from engine.training import distributed
 from engine.training.config import TrainConfig, network_defaults
 from engine.training.datasets import FeatureDataset, input_lengths, iterate_batches
 from engine.training.evaluate import predict
@@ -88,22 +89,41 @@ def _to(batch, device: str):
     return feats, batch.available.to(device), batch.target.to(device), valid
 
 
-def train_step(model, batch, optimizer, scaler, device: str, amp: bool, grad_clip: float | None):
-    """One optimisation step; returns the summed loss."""
+def train_step(
+    model,
+    batch,
+    optimizer,
+    scaler,
+    device: str,
+    amp: bool,
+    grad_clip: float | None,
+    weight: float | None = None,
+):
+    """One optimisation step; returns the summed loss. ``weight``: in data-parallel training,
+    this process's share of the global batch (``engine.training.distributed``); its rows may
+    be none."""
     import torch
 
-    feats, available, target, valid = _to(batch, device)
-    with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-        out = model(feats, available, target=target, valid=valid)
-    loss = total_loss(out.losses, type(model).__name__)
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    loss = None
+    if len(batch.target):
+        feats, available, target, valid = _to(batch, device)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+            out = model(feats, available, target=target, valid=valid)
+        loss = total_loss(out.losses, type(model).__name__)
+        scaler.scale(loss).backward()
+    if weight is not None:
+        from engine.training.distributed import average_gradients
+
+        value = average_gradients(model, loss, weight)
+    else:
+        value = float(loss.detach())
     if grad_clip is not None:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return float(loss.detach())
+    return value
 
 
 def total_loss(losses: dict, who: str):
@@ -147,6 +167,9 @@ def train_model(
     device = select_torch_device(config.device).device
     amp = bool(config.amp and device == "cuda")
     model.to(device)
+    parts, part = distributed.world_size(), distributed.rank()
+    if parts > 1:
+        distributed.broadcast_weights(model)
     optimizer = make_optimizer(model.parameters(), config)
     scheduler = make_scheduler(optimizer, config)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -167,7 +190,13 @@ def train_model(
             if cancel is not None:
                 cancel.check()
             t0 = time.perf_counter()
-            loss = train_step(model, batch, optimizer, scaler, device, amp, config.grad_clip)
+            if parts > 1:
+                mine = distributed.shard(batch, part, parts)
+                weight = len(mine.target) / len(batch.target)
+                args = (mine, optimizer, scaler, device, amp, config.grad_clip, weight)
+            else:
+                args = (batch, optimizer, scaler, device, amp, config.grad_clip)
+            loss = train_step(model, *args)
             busy += time.perf_counter() - t0
             samples += len(batch.target)
             if not math.isfinite(loss):

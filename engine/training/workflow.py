@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.jobs import CancelToken, Progress
+from engine.training import distributed
 from engine.training.config import TrainConfig, default_config
 from engine.training.datasets import FeatureDataset, input_lengths
 from engine.training.evaluate import EvalReport, evaluate_subsets
@@ -94,8 +95,9 @@ def train_on_features(
     val_fraction: float = 0.15,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-) -> TrainOutcome:
-    """Train, evaluate every modality subset on the held-out rows, save with a model card."""
+) -> TrainOutcome | None:
+    """Train, evaluate every modality subset on the held-out rows, save with a model card
+    (None in the other processes of data-parallel training: the first one saves)."""
     import models
 
     data = FeatureDataset.open(data_dir)
@@ -114,6 +116,8 @@ def train_on_features(
 
     digest = data.content_hash()
     result = train_model(net, train, config, val, progress=stage(0.0, 0.9), cancel=cancel)
+    if not distributed.is_main():
+        return None  # data-parallel training: the first process evaluates and saves
     lengths = input_lengths(net, fallback=config.segments)
     report = evaluate_subsets(net, test, lengths, name=f"{model}/{preset}", device=result.device)
     split = {"train": len(train), "val": len(val), "test": len(test)}
@@ -142,6 +146,7 @@ def train_on_features(
             "seconds": round(result.seconds, 1),
             "device": result.device,
             "amp": result.amp,
+            "processes": distributed.world_size(),
         },
     }
     net.cpu()

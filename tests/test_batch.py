@@ -1,0 +1,223 @@
+"""``aqa batch`` on the local process pool (what runs without Ray): real clips of the sports2d
+demo and vtest.avi, a file that is not a video, the real database with ``--store``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import videos
+
+from engine.batch import driver
+from engine.batch.local import LocalPool
+from engine.cli import main
+from engine.errors import MissingDependencyError
+from engine.store import Store
+
+FAST = ["--modalities", "skeleton,flow,audio", "--profile", "fast"]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def clips(demo_video, vtest_video, tmp_path_factory) -> dict[str, Path]:
+    """Short clips (1 s at 240p) of both real videos and a text file named .mp4."""
+    folder = tmp_path_factory.mktemp("batch-clips")
+    bad = folder / "bad.mp4"
+    bad.write_text("not a video")
+    return {
+        "demo": videos.clip(demo_video, folder / "demo-1s.mp4", seconds=1.0, short_side=240),
+        "vtest": videos.clip(vtest_video, folder / "vtest-1s.mp4", 1.0, 240, audio=False),
+        "demo2": videos.clip(demo_video, folder / "demo-2s.mp4", seconds=2.0, short_side=240),
+        "bad": bad,
+    }
+
+
+@pytest.fixture(scope="module")
+def long_video(vtest_video, tmp_path_factory) -> Path:
+    """vtest.avi's packets eight times over (10.6 min, no re-encoding): it stands for a hung
+    decoder, since no timeout of these tests lets its extraction finish."""
+    import av
+
+    path = tmp_path_factory.mktemp("long") / "vtest-x8.avi"
+    with av.open(str(vtest_video)) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        offset = 0
+        for _ in range(8):
+            src.seek(0)
+            end = 0
+            for packet in src.demux(src.streams.video[0]):
+                if packet.dts is None:
+                    continue
+                end = max(end, packet.pts + (packet.duration or 1))
+                packet.pts, packet.dts = packet.pts + offset, packet.dts + offset
+                packet.stream = stream
+                out.mux(packet)
+            offset += end
+    return path
+
+
+def manifest(folder: Path, rows: list[tuple], header: str = "video,protocol,item") -> Path:
+    path = folder / "manifest.csv"
+    path.write_text(header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def results(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_bad_manifest_is_refused_before_any_work(tmp_path, capsys):
+    path = manifest(tmp_path, [("a.mp4", "cmas")], header="video,protocol")
+    assert main(["batch", "extract", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "lacks the column(s) item" in capsys.readouterr().err
+    path = manifest(tmp_path, [("a.mp4", "cmas", "no_such_item")])
+    assert main(["batch", "extract", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "Line 2 of the manifest" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_extract_without_ray_runs_on_a_local_pool_and_resumes(
+    clips, pose_models, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray is installed here: act as if it were not
+    rows = [(clips[k], "cmas", "head_elevation") for k in ("demo", "bad", "vtest")]
+    path, out, cache = manifest(tmp_path, rows), tmp_path / "out", tmp_path / "cache"
+    args = ["batch", "extract", str(path), "--out", str(out), "--cache", str(cache), *FAST]
+    assert main(args) == 1  # one row failed; the batch finished
+    err = capsys.readouterr().err
+    assert "Ray is not installed" in err and "local process pool of 2 worker(s)" in err
+    assert "3/3 done (1 failed), 0 remaining" in err and "videos/s, ETA" in err
+    first = results(out)
+    assert [r["line"] for r in first] == [2, 3, 4]
+    assert [r["status"] for r in first] == ["ok", "failed", "ok"]
+    assert first[1]["reason"] == f"{clips['bad']} is not a video file that can be read (it may be truncated or not a video)."  # fmt: skip
+    demo = first[0]["modalities"]
+    assert {m: demo[m]["status"] for m in demo} == {"skeleton": "ok", "flow": "ok", "audio": "ok"}
+    assert not any(m["cached"] for m in demo.values()) and demo["skeleton"]["seconds"] > 0
+    assert first[2]["modalities"]["audio"]["reason"] == "no audio track"
+    assert any(cache.glob("*/*.npz"))  # the tracks went to --cache
+
+    started = time.monotonic()
+    assert main(args) == 1
+    again = results(out)
+    assert time.monotonic() - started < 30
+    for row in (again[0], again[2]):
+        done = [m for m in row["modalities"].values() if m["status"] == "ok"]
+        assert done and all(m["cached"] for m in done)
+
+
+def test_ray_required_without_ray(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingDependencyError, match="Ray is not installed"):
+        driver.make_runner("auto", address="127.0.0.1:6379")
+    with pytest.raises(MissingDependencyError):
+        driver.make_runner("ray")
+
+
+def test_grade_into_the_database(clips, pose_models, tmp_path, capsys):
+    rows = [
+        (clips["demo"], "cmas", "head_elevation", "S07", "2026-03-02", "front"),
+        (clips["demo2"], "cmas", "sit_ups", "S07", "2026-03-02", ""),
+    ]
+    header = "video,protocol,item,subject,session,view"
+    path, out = manifest(tmp_path, rows, header), tmp_path / "out"
+    code = main(["batch", "grade", str(path), "--out", str(out), "--runner", "local", "--store"])
+    assert code == 0, capsys.readouterr().err
+    lines = results(out)
+    assert all(r["status"] == "ok" for r in lines)
+    assert lines[0]["proposal"]["model_id"].endswith("/cmas/head_elevation/v1")
+    assert abs(sum(lines[0]["proposal"]["grade_probs"]) - 1) < 1e-4
+    with Store() as store:
+        (session,) = store.sessions("S07")
+        assert session["date"] == "2026-03-02"
+        recordings = store.recordings(session["id"])
+        assert [r["item"] for r in recordings] == ["head_elevation", "sit_ups"]
+        assert recordings[0]["view"] == "front"
+        for line, rec in zip(lines, recordings):
+            assert line["recording_id"] == rec["id"]
+            assert store.latest_assessment(rec["id"])["grade"] == line["proposal"]["grade"]
+
+
+def test_a_task_past_its_timeout_fails_its_row(clips, long_video, pose_models, tmp_path):
+    """The hung decoder's worker is killed at the timeout and a fresh worker does the next row."""
+    rows = [(long_video, "cmas", "head_elevation"), (clips["demo"], "cmas", "head_elevation")]
+    out = tmp_path / "out"
+    batch = driver.prepare("extract", manifest(tmp_path, rows))
+    started = time.monotonic()
+    lines = driver.run(batch, LocalPool(1, timeout=8), out)
+    assert time.monotonic() - started < 60
+    assert lines[0]["line"] == 2 and lines[0]["status"] == "failed"
+    assert lines[0]["reason"].startswith("The video took longer than 8 s")
+    assert lines[1]["status"] == "ok"
+
+
+def test_a_worker_killed_mid_task_is_retried_once(clips, pose_models, tmp_path):
+    pool = LocalPool(1)
+    killed = []
+
+    def kill_once():
+        while not pool.pids:
+            time.sleep(0.02)
+        killed.append(pool.pids[0])
+        os.kill(killed[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once)
+    killer.start()
+    batch = driver.prepare("extract", manifest(tmp_path, [(clips["demo"], "cmas", "sit_ups")]))
+    (line,) = driver.run(batch, pool, tmp_path / "out")
+    killer.join()
+    assert line["status"] == "ok" and line["attempts"] == 2
+    assert not line["worker"].endswith(f":{killed[0]}")
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(clips, pose_models, tmp_path):
+    rows = [(clips[k], "cmas", "head_elevation") for k in ("demo", "vtest", "demo2")]
+    path, out = manifest(tmp_path, rows), tmp_path / "out"
+    args = ["batch", "extract", str(path), "--out", str(out), "--runner", "local", "--workers", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stderr:
+        if "1/3 done" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130
+    assert "The batch was cancelled after 1 of 3 videos" in err and "Traceback" not in err
+    (done,) = results(out)
+    assert done["status"] == "ok"
+    assert main(args) == 0
+    again = results(out)
+    assert len(again) == 3
+    assert all(m["cached"] for m in again[0]["modalities"].values() if m["status"] == "ok")
+
+
+def test_extract_into_an_existing_session(clips, pose_models, tmp_path, capsys):
+    with Store() as store:
+        store.add_subject("S08")
+        session = store.new_session("S08", "cmas", notes="weak neck flexors")
+    rows = [
+        (clips["demo"], "cmas", "head_elevation", session["id"]),
+        (clips["bad"], "cmas", "sit_ups", 999),
+    ]
+    path, out = manifest(tmp_path, rows, "video,protocol,item,session"), tmp_path / "out"
+    args = ["batch", "extract", str(path), "--out", str(out), "--runner", "local", "--store"]
+    assert main([*args, *FAST]) == 1
+    ok, missing = results(out)
+    assert missing["status"] == "failed" and missing["reason"] == "There is no session 999."
+    assert missing["attempts"] == 0  # refused before any work
+    with Store() as store:
+        (recording,) = store.recordings(session["id"])
+        assert ok["recording_id"] == recording["id"] and recording["sha256"] == ok["sha256"]
+        stored = store.db.execute(
+            "select modality, status from extractions where recording_id = ?", [recording["id"]]
+        ).fetchall()
+    assert sorted(stored) == [("audio", "ok"), ("flow", "ok"), ("skeleton", "ok")]
