@@ -241,20 +241,6 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
 
-def test_sampled_frames_decode_once_or_again(demo_clip):
-    """The landmark pass replays the kept frames; over the memory budget it decodes again and
-    gets the same frames."""
-    from engine.people.api import SampledFrames
-
-    kept = SampledFrames(demo_clip)
-    first = [(f.index, f.time, f.image.sum()) for f in kept]
-    assert kept._kept is not None and len(kept._kept) == len(first) == 30
-    again = SampledFrames(demo_clip, keep_mb=1)
-    assert [(f.index, f.time, f.image.sum()) for f in again] == first
-    assert again._kept is None
-    assert [(f.index, f.time, f.image.sum()) for f in again] == first
-
-
 def test_detection_in_a_tile_lands_where_the_whole_frame_puts_it(demo_video, pose_model_dir):
     """The walker at 4 s, found by the detector in the whole letterboxed frame and in each
     square tile holding her: the same hip centre in frame pixels (a few pixels apart)."""

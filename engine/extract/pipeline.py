@@ -1,13 +1,15 @@
 """Extraction of one video: probe, hash, decode once, feed every frame backend, log-mel the audio.
 
 Decoding runs in a producer thread; each frame backend runs in its own thread behind a small
-bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. The
-BlazePose skeleton follows the configuration's subject: it runs the people layer
-(``engine.people``: everyone tracked, the subject chosen, landmarks on the subject) in a thread of
-its own, alongside the frame pass and the audio. rgb crops around the person: behind a frame-fed
-skeleton in the same pass (each frame goes on to it with the box just found), on a cached
-skeleton's boxes, or in a second pass on the subject's boxes once the people layer is done.
-Results are cached per backend (see ``engine.cache``); a cancelled run writes nothing.
+bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat; audio runs
+in a thread of its own. The BlazePose skeleton follows the configuration's subject: the frames of
+the same pass feed the people layer (``engine.people``: everyone detected and tracked), which
+then chooses the subject and runs the landmarks on the subject over the pass's frames, kept in
+memory (``engine.media.kept``; a video too long for that is decoded again). rgb crops around the
+person: behind a frame-fed skeleton in the same pass (each frame goes on to it with the box just
+found), on a cached skeleton's boxes, or over the kept frames on the subject's boxes once the
+people layer is done. Results are cached per backend (see ``engine.cache``); a cancelled run
+writes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from engine.extract.tracks import Track
 from engine.hashing import file_sha256
 from engine.jobs import CancelToken, Progress
 from engine.media.decode import VideoDecoder, decode_audio
+from engine.media.kept import KeptFrames
 from engine.media.probe import probe
 
 log = logging.getLogger(__name__)
@@ -181,7 +184,7 @@ def extract(
         if spec.kind == "frames" and backend.tracks_people:
             from engine.people.api import VERSION as PEOPLE_VERSION
 
-            key_params["people"] = {"fps": prof.fps, "version": PEOPLE_VERSION}
+            key_params["people"] = {"version": PEOPLE_VERSION, **decode_params}
             key_params["subject"] = config.subject_key()
         elif spec.kind == "frames":
             key_params["decode"] = decode_params
@@ -200,9 +203,9 @@ def extract(
             person_crops.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
-        elif spec.kind == "frames" and backend.tracks_people:
-            people_job = (result, backend)
         elif spec.kind == "frames":
+            if backend.tracks_people:
+                people_job = (result, backend)
             frame_jobs.append((result, backend))
         elif spec.kind == "text":
             text_jobs.append((result, backend))
@@ -236,7 +239,26 @@ def extract(
 
     decode_stats: dict[str, Any] = {}
     decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
-    # Audio and the people layer run in their own threads, alongside the frame backends.
+    decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
+    # The people layer replays the pass's frames for the subject's landmarks, rgb for its crops.
+    frames = KeptFrames(decoder) if people_job is not None else decoder
+    if people_job is not None:
+        result, backend = people_job
+
+        def landmarks(fraction: float, stage: str, modality=result.modality) -> None:
+            report((1 + fraction) / 2, modality)
+
+        backend.follow_subject(
+            frames,
+            sha,
+            config.subject,
+            config.handovers,
+            cache=cache,
+            use_cache=use_cache,
+            progress=landmarks,
+            cancel=cancel,
+        )
+    # Audio runs in its own thread, alongside the frame backends.
     failures: list[BaseException] = []
     threads = [
         threading.Thread(
@@ -246,21 +268,9 @@ def extract(
             daemon=True,
         )
     ]
-    if people_job is not None:
-        people_args = (video, *people_job, config, prof.fps, cache, use_cache, report, cancel)
-        threads.append(
-            threading.Thread(
-                target=_run_people,
-                args=(*people_args, failures),
-                name="extract-people",
-                daemon=True,
-            )
-        )
 
-    def frame_pass(jobs, chain=None) -> dict[str, Any]:
-        decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
-        _run_frames(decoder, jobs, report, cancel, chain)
-        stats = decoder.stats
+    def counts(source) -> dict[str, Any]:
+        stats = source.stats
         return {
             "frames_decoded": stats.decoded,
             "frames_used": stats.yielded,
@@ -268,25 +278,27 @@ def extract(
             "corrupt_frames": stats.corrupt_frames,
             "ended_early": stats.ended_early,
             "short_side": decode_side,
-            "fps": decoder.output_fps,
+            "fps": source.output_fps,
         }
 
     try:
         for thread in threads:
             thread.start()
         if frame_jobs:
-            decode_stats = frame_pass(frame_jobs, chained)
+            _run_frames(frames, frame_jobs, report, cancel, chained)
+            decode_stats = counts(frames)
+        if after_people:
+            if skeleton.status == "ok":
+                for _, backend in after_people:
+                    backend.use_person_boxes(skeleton.track, skeleton.cache_key)
+            _run_frames(frames, after_people, report, cancel)
+        if isinstance(frames, KeptFrames):
+            frames.release()
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.1)
         if failures:
             raise failures[0]
-        if after_people:
-            if skeleton.status == "ok":
-                for _, backend in after_people:
-                    backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-            stats = frame_pass(after_people)
-            decode_stats = decode_stats or stats
         if decode_stats:
             cache.save(decode_key, lambda fh: fh.write(json.dumps(decode_stats).encode()), ".json")
         elif use_cache:  # every track came from the cache: so do the decoder's counts
@@ -342,13 +354,13 @@ def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) 
         result.detection_rate = track.meta["detection_rate"]
 
 
-def _run_one(result: ModalityResult, run, passes=(Cancelled,)) -> bool:
-    """Run one modality's ``run()`` (its Track) and keep it, timed; an exception of ``passes``
-    goes on to the caller, any other marks this modality alone as failed. Whether it succeeded."""
+def _run_one(result: ModalityResult, run) -> bool:
+    """Run one modality's ``run()`` (its Track) and keep it, timed; a cancel goes on to the
+    caller, any other exception marks this modality alone as failed. Whether it succeeded."""
     start = time.perf_counter()
     try:
         track = run()
-    except passes:
+    except Cancelled:
         raise
     except Exception as exc:  # one modality failing never stops the others
         log.exception("%s backend failed", result.modality)
@@ -356,35 +368,6 @@ def _run_one(result: ModalityResult, run, passes=(Cancelled,)) -> bool:
         return False
     _finish(result, track, cached=False, seconds=time.perf_counter() - start)
     return True
-
-
-def _run_people(
-    video, result, backend, config, fps, cache, use_cache, report, cancel, failure: list
-) -> None:
-    """The subject's skeleton through the people layer; a bad subject choice (InputError) and a
-    cancel are re-raised by the caller's thread, any other failure marks the skeleton only."""
-
-    def progress(fraction: float, stage: str) -> None:
-        # Finding the people is the first half of the skeleton's work, the landmarks the second.
-        report((fraction + (stage == "landmarks")) / 2, result.modality)
-
-    def run():
-        return backend.subject_track(
-            video,
-            fps,
-            config.subject,
-            config.handovers,
-            cache=cache,
-            use_cache=use_cache,
-            progress=progress,
-            cancel=cancel,
-        )
-
-    try:
-        if _run_one(result, run, passes=(InputError, Cancelled)):
-            report(1.0, result.modality)
-    except (InputError, Cancelled) as exc:
-        failure.append(exc)
 
 
 def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:
@@ -478,7 +461,8 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
         while producer.is_alive() or any(w.is_alive() for w in workers):
             report(min(decoder.stats.yielded / expected, 1.0), "decode")
             for worker in workers:
-                report(min(worker.done / expected, 1.0), worker.result.modality)
+                share = worker.backend.frame_share
+                report(min(worker.done / expected, 1.0) * share, worker.result.modality)
             producer.join(timeout=0.1)
             if not producer.is_alive():
                 for worker in workers:
@@ -498,13 +482,16 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
         if worker.error is not None:
             result.status, result.reason = "error", _sentence(worker.error)
             continue
+        start = time.perf_counter()
         try:
             track = worker.backend.finish()
+        except (InputError, Cancelled):  # a bad subject choice, a cancel: the whole extraction
+            raise
         except Exception as exc:
             log.exception("%s backend failed at the end", result.modality)
             result.status, result.reason = "error", _sentence(exc)
             continue
-        _finish(result, track, cached=False, seconds=worker.busy)
+        _finish(result, track, cached=False, seconds=worker.busy + time.perf_counter() - start)
         report(1.0, result.modality)
 
 
