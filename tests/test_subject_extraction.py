@@ -224,3 +224,26 @@ def test_the_subject_choice_in_the_configuration():
     assert chosen.subject_key() == {"person": "640,300@1.5", "handovers": [[5.2, 2]]}
     trained = ExtractionConfig.parse("skeleton", "fast")
     assert chosen.for_model(trained) == chosen and trained.differences(chosen) == []
+
+
+def test_the_video_is_decoded_once(demo_clip, pose_models, tmp_path, monkeypatch):
+    """Skeleton (everyone detected, the subject's landmarks), flow and rgb (on the subject's
+    boxes) from one decoding pass of the video: the people layer and rgb replay its frames."""
+    from engine.cache import Cache
+    from engine.media.decode import VideoDecoder
+
+    passes = []
+    frames = VideoDecoder.frames
+
+    def counted(self, cancel=None):
+        passes.append(self.path)
+        return frames(self, cancel)
+
+    monkeypatch.setattr(VideoDecoder, "frames", counted)
+    config = ExtractionConfig.parse("skeleton,flow,rgb", "fast")
+    result = extract(demo_clip, config, cache=Cache(tmp_path), use_cache=False)
+    assert {m: r.status for m, r in result.modalities.items()} == dict.fromkeys(
+        ("skeleton", "flow", "rgb"), "ok"
+    )
+    assert result.modalities["rgb"].track["person"].mean() > 0.8
+    assert len(passes) == 1
