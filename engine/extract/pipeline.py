@@ -28,6 +28,7 @@ from engine.device import check_request
 from engine.errors import AqaError, Cancelled, InputError, MissingWeightsError
 from engine.extract import registry
 from engine.extract.config import ExtractionConfig
+from engine.extract.flow import add_subject
 from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
 from engine.extract.rgb import LiveBoxes
 from engine.extract.tracks import Track
@@ -198,9 +199,12 @@ def extract(
         return found is not None
 
     people_job: tuple[ModalityResult, FrameBackend] | None = None
+    subject_figures: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
     for result, spec, backend in built:
         if spec.kind == "frames" and backend.follows_person and "skeleton" in results:
             person_crops.append((result, spec, backend))
+        elif spec.kind == "frames" and backend.subject_figures and "skeleton" in results:
+            subject_figures.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
         elif spec.kind == "frames":
@@ -234,14 +238,29 @@ def extract(
             chained["skeleton"] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))
+    # Flow's figures inside the subject's boxes: in this pass from a cached skeleton, else over
+    # the pass's frames again once the skeleton is done.
+    boxes_later: list[tuple[ModalityResult, FrameBackend]] = []
+    for result, spec, backend in subject_figures:
+        ready = skeleton.status == "ok" and skeleton.track is not None
+        backend.follow_subject(skeleton.cache_key, skeleton.track if ready else None)
+        result.params = backend.params()
+        if cached(result, spec, backend):
+            continue
+        frame_jobs.append((result, backend))
+        if skeleton.status == "pending":
+            boxes_later.append((result, backend))
     for result, backend in text_jobs:  # a failing note never stops the video's modalities
         _run_one(result, lambda backend=backend: backend.run(cancel=cancel))
 
     decode_stats: dict[str, Any] = {}
+    uncached: set[str] = set()
     decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
     decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
-    # The people layer replays the pass's frames for the subject's landmarks, rgb for its crops.
-    frames = KeptFrames(decoder) if people_job is not None else decoder
+    # The people layer replays the pass's frames for the subject's landmarks, rgb for its crops,
+    # flow for its figures inside the subject's boxes.
+    replayed = people_job is not None or boxes_later
+    frames = KeptFrames(decoder) if replayed else decoder
     if people_job is not None:
         result, backend = people_job
 
@@ -287,11 +306,23 @@ def extract(
         if frame_jobs:
             _run_frames(frames, frame_jobs, report, cancel, chained)
             decode_stats = counts(frames)
-        if after_people:
-            if skeleton.status == "ok":
-                for _, backend in after_people:
-                    backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-            _run_frames(frames, after_people, report, cancel)
+        inside: dict[str, tuple[ModalityResult, FrameBackend]] = {}  # flow's in-box figures
+        if skeleton is not None and skeleton.status == "ok":
+            for _, backend in after_people:
+                backend.use_person_boxes(skeleton.track, skeleton.cache_key)
+            for result, backend in boxes_later:
+                if result.status == "ok":
+                    follower = backend.subject_flow_for(skeleton.track)
+                    found = ModalityResult(result.modality, follower.name, "pending")
+                    inside[result.modality] = (found, follower)
+        if after_people or inside:
+            _run_frames(frames, after_people + list(inside.values()), report, cancel)
+        for result, _ in boxes_later:
+            found = inside.get(result.modality, (None,))[0]
+            if found is not None and found.track is not None:
+                add_subject(result.track, found.track)
+            elif result.status == "ok" and skeleton.status != "missing":  # lost its figures
+                uncached.add(result.modality)
         if isinstance(frames, KeptFrames):
             frames.release()
         for thread in threads:
@@ -315,15 +346,14 @@ def extract(
             thread.join()
         raise
 
-    # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
-    followers = (
-        {r.modality for r, _, _ in chained.values()} | {r.modality for r, _ in after_people}
-        if skeleton and skeleton.status == "error"
-        else set()
-    )
+    # rgb that lost its skeleton part-way (an error), flow without its figures inside the
+    # subject's boxes, are not kept under the skeleton's key.
+    if skeleton and skeleton.status == "error":
+        uncached |= {r.modality for r, _, _ in chained.values()}
+        uncached |= {r.modality for r, _ in after_people}
     for result in results.values():
         if result.track is not None and not result.cached and _cacheable(result):
-            if result.modality not in followers:
+            if result.modality not in uncached:
                 cache.save(result.cache_key, result.track.write)
     return ExtractionResult(
         video=str(video),

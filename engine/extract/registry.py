@@ -57,6 +57,8 @@ class FrameBackend(Backend):
     #: Can track everyone in the frames it is fed and follow the chosen subject
     #: (``follow_subject``): BlazePose through ``engine.people``.
     tracks_people: ClassVar[bool] = False
+    #: Also computes its figures inside the subject's boxes (``follow_subject``): flow.
+    subject_figures: ClassVar[bool] = False
     #: The share of this backend's work done while frames are fed (the rest in ``finish``).
     frame_share: float = 1.0
 
