@@ -149,3 +149,19 @@ def test_hashing_encoder_is_deterministic_and_shares_words():
 def test_no_item_means_no_note():
     track = TextBackend(encoder="hashing").run()
     assert track.status == "missing" and "no protocol item" in track.reason
+
+
+@needs_minilm
+def test_minilm_does_not_import_torch():
+    """One note is embedded in numpy: the text modality costs no torch import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from engine.extract.text import TextBackend\n"
+        "track = TextBackend(protocol='cmas', item='head_elevation', encoder='minilm').run()\n"
+        "print(track.status, track['pooled'].shape, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ok", "(384,)", "False"]
