@@ -18,6 +18,7 @@ from engine.extract.text import (
     exam_note,
     hashing_encode,
     installed_minilm,
+    load_minilm,
 )
 
 needs_minilm = pytest.mark.skipif(
@@ -28,7 +29,7 @@ needs_minilm = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("tokenizers")
-    return TextBackend(encoder="minilm")._minilm
+    return load_minilm(TextBackend(encoder="minilm")._minilm)
 
 
 @needs_minilm
@@ -41,7 +42,7 @@ def minilm():
     ],
 )
 def test_our_bert_gives_transformers_hidden_states(minilm, text):
-    """Our torch BERT + tokenizers against transformers' BertModel on the same files."""
+    """Our numpy BERT + tokenizers against transformers' BertModel on the same files."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     folder = installed_minilm()

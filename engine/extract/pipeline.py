@@ -250,8 +250,6 @@ def extract(
         frame_jobs.append((result, backend))
         if skeleton.status == "pending":
             boxes_later.append((result, backend))
-    for result, backend in text_jobs:  # a failing note never stops the video's modalities
-        _run_one(result, lambda backend=backend: backend.run(cancel=cancel))
 
     decode_stats: dict[str, Any] = {}
     uncached: set[str] = set()
@@ -277,13 +275,13 @@ def extract(
             progress=landmarks,
             cancel=cancel,
         )
-    # Audio runs in its own thread, alongside the frame backends.
+    # The text note and the audio run in a thread of their own, alongside the frame backends.
     failures: list[BaseException] = []
     threads = [
         threading.Thread(
-            target=_run_audio_jobs,
-            args=(video, audio_jobs, report, cancel, failures),
-            name="extract-audio",
+            target=_run_side_jobs,
+            args=(video, text_jobs, audio_jobs, report, cancel, failures),
+            name="extract-side",
             daemon=True,
         )
     ]
@@ -400,9 +398,14 @@ def _run_one(result: ModalityResult, run) -> bool:
     return True
 
 
-def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:
+def _run_side_jobs(
+    video, text_jobs, audio_jobs, report: Progress, cancel: CancelToken, failure: list
+) -> None:
+    """The text notes, then the audio; a failing one marks its modality only."""
     try:
-        for result, backend in jobs:
+        for result, backend in text_jobs:
+            _run_one(result, lambda backend=backend: backend.run(cancel=cancel))
+        for result, backend in audio_jobs:
             _run_audio(video, result, backend, report, cancel)
     except BaseException as exc:  # re-raised by the caller's thread
         failure.append(exc)

@@ -229,12 +229,12 @@ class TextBackend(Backend):
         self.device = "cpu"
         self.notice = ""
         self.files: list = []
-        self._minilm: MiniLM | None = None
+        self._minilm: Path | None = None  # its folder: loaded by run(), off the critical path
         if encoder != "hashing":
             folder = Path(model_dir).expanduser() if model_dir else installed_minilm()
             problem = self._minilm_problem(folder)
             if problem is None:
-                self._minilm = load_minilm(folder)  # one note: the CPU whatever the device
+                self._minilm = folder  # one note: the CPU whatever the device
                 self.files = [file_identity(folder / name) for name in MODEL_FILES]
             elif encoder == "minilm":
                 raise MissingWeightsError(problem)
@@ -279,7 +279,7 @@ class TextBackend(Backend):
             cancel.check()
         text = self.note.text()
         if self._minilm is not None:
-            tokens, pooled, words = self._minilm.encode(text)
+            tokens, pooled, words = load_minilm(self._minilm).encode(text)
         else:
             tokens, pooled, words = hashing_encode(text)
         return Track(
