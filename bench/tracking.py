@@ -49,8 +49,8 @@ def long_run_memory(video: Path, minutes: float, folder: Path) -> None:
 
     long = long_video(video, minutes, data_dir() / "bench")
     with tempfile.TemporaryDirectory() as home:
-        seconds, peak = aqa_process(["tracks", str(long), "--csv", str(folder / "long.csv")], home)
-    print(f"aqa tracks on {minutes:g} min: peak {peak:.0f} MB resident, {seconds:.0f} s")
+        done = aqa_process(["tracks", str(long), "--csv", str(folder / "long.csv")], home)
+    print(f"aqa tracks on {minutes:g} min: peak {done.peak_mb:.0f} MB resident, {done.wall:.0f} s")
 
 
 def main() -> None:
