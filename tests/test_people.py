@@ -61,6 +61,28 @@ def test_demo_jumper_keeps_one_id_and_the_walker_gets_another(demo_people):
     assert_one_box_per_person(people)
 
 
+def test_every_frame_sampled_the_detector_runs_ten_times_a_second(
+    demo_video, pose_model_dir, tmp_path
+):
+    """The full profile's every frame (30 per second): the detector runs on a tenth of a second
+    grid, the boxes between are interpolated, and the same two people are found as at 10 fps."""
+    people = find_people(
+        demo_video,
+        pose=open_pose(pose_model_dir),
+        sampling={"fps": None, "short_side": 360},
+        cache=Cache(tmp_path),
+    )
+    assert len(people.times) > 200
+    detected = (people.scores > 0).any(axis=1).mean()
+    assert 0.15 < detected <= 0.34  # on one frame in three at most
+    assert len(people.ids) == 2
+    jumper, walker = at(people, *JUMPER_AT_START), at(people, *WALKER_AT_5S)
+    assert jumper != walker
+    k = people.column(jumper)
+    assert people.present[people.row_at(0.0), k] and people.present[people.row_at(7.0), k]
+    assert_one_box_per_person(people)
+
+
 def test_subject_auto_by_id_and_by_point(demo_people):
     people = demo_people
     jumper, walker = at(people, *JUMPER_AT_START), at(people, *WALKER_AT_5S)

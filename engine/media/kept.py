@@ -1,7 +1,9 @@
 """Decoded frames that can be iterated more than once without decoding the video twice.
 
 The first ``frames()`` pass decodes and keeps the frames (up to ``keep_mb``); later passes replay
-them. A video whose frames do not fit is decoded again on each later pass instead (same frames).
+them. A video whose frames do not fit (by the header's frame count, or found while decoding) is
+decoded again on each later pass instead (same frames); it keeps nothing from the start, so a
+long video never holds the budget's worth of frames.
 It stands in for a ``VideoDecoder`` wherever one is read (size, scale, fps, stats).
 """
 
@@ -65,7 +67,9 @@ class KeptFrames:
                 threads=self.decoder.threads,
                 info=self.decoder.info,
             )
-        kept: list[Frame] | None = [] if first else None
+        width, height = self.decoder.size
+        fits = self.decoder.expected_frames() * width * height * 3 <= self.keep_bytes
+        kept: list[Frame] | None = [] if first and fits else None
         size = 0
         for frame in self.decoder.frames(cancel):
             if kept is not None:
