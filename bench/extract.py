@@ -1,14 +1,24 @@
 """Speed and memory of extraction on the sports2d demo (1768x994, 30 fps, VP9 + AAC).
 
-    python bench/extract.py [--video PATH] [--long-minutes 10] [--skip-baseline] [--json]
+    python bench/extract.py [--video PATH] [--before TREE] [--whole-only] [--repeats 3]
+                            [--long-minutes 10] [--skip-baseline] [--json]
 
-Prints, measured in one run: decode-only frames/s (full size and at the decode size of each
-profile), each stage's frames/s on its own (skeleton, DIS, Farneback, log-mel), the naive loop a
-user would write first (cv2.VideoCapture, BlazePose on every full frame, Farneback at a 256 short
-side, one thread), the ``fast`` and ``full`` profiles as multiples of real time (whole runs, cache
-off, three of each: the median and the range; the first five-modality run also loads MiniLM and
-EfficientNet), and the peak resident memory of a ``fast`` extraction of a long video made by concatenating
-the demo's packets (no re-encoding; kept in the cache between runs).
+First the whole processes, as a user runs them (``whole_processes``): ``aqa extract ... --no-cache``
+in a data folder of its own (one warm-up run of each, then the runs interleaved; medians), next to
+the naive loop a user would write first (cv2 + MediaPipe Pose on every frame + Farneback at a 256
+short side) run in the mediapipe venv of ``tests/mediapipe_reference.sh`` (``$AQA_MP_VENV``,
+default /tmp/aqa-mp: mediapipe pins numpy<2); the same four modalities in a fresh data folder
+(first use); and with ``--before TREE`` (a checkout of an older commit, e.g. one made by ``git
+worktree add``) the default fast extraction of that tree's code against this one's. Wall and
+CPU seconds of each (CPU: all threads, less sensitive to other load on the machine), ratios of
+both. Then the peak resident memory of ``aqa extract`` (four modalities) of a long video made by
+concatenating the demo's packets (no re-encoding; kept in the cache between runs).
+
+Unless ``--whole-only``, the in-process figures: decode-only frames/s (full size and at the decode
+size of each profile), each stage's frames/s on its own (skeleton, DIS, Farneback, log-mel), the
+``fast`` and ``full`` profiles as multiples of real time (extractions in this process, cache off,
+three of each: the median and the range; the first five-modality run also loads MiniLM and
+EfficientNet).
 """
 
 from __future__ import annotations
@@ -17,13 +27,15 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from engine.demo_video import demo_video  # noqa: E402
 from engine.paths import data_dir  # noqa: E402
@@ -92,37 +104,6 @@ def audio_speed(video: Path) -> str:
     return f"{audio.duration_s / clock.wall:.1f}x real time wall, CPU {clock.cpu:.2f} s"
 
 
-def naive_loop_fps(video: Path) -> float:
-    """cv2.VideoCapture, BlazePose on every full frame, Farneback at a 256 short side, 1 thread."""
-    import cv2
-
-    from engine.extract.blazepose import BlazePose
-    from engine.extract.flow import FARNEBACK
-
-    cv2.setNumThreads(1)
-    pose = BlazePose(num_threads=1)
-    capture = cv2.VideoCapture(str(video))
-    previous, count = None, 0
-    start = time.perf_counter()  # wall: this loop is meant to run alone
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        pose.process(rgb)
-        h, w = rgb.shape[:2]
-        scale = 256 / min(h, w)
-        grey = cv2.cvtColor(
-            cv2.resize(bgr, (round(w * scale), round(h * scale))), cv2.COLOR_BGR2GRAY
-        )
-        if previous is not None:
-            cv2.calcOpticalFlowFarneback(previous, grey, None, flags=0, **FARNEBACK)
-        previous, count = grey, count + 1
-    elapsed = time.perf_counter() - start
-    cv2.setNumThreads(os.cpu_count() or 1)
-    return count / elapsed
-
-
 ALL_FIVE = ("skeleton", "flow", "audio", "rgb", "text")
 
 
@@ -162,6 +143,152 @@ def profile_speed(video: Path, profile: str, modalities=None, repeats: int = 3) 
     }
 
 
+FOUR = "skeleton,flow,audio,rgb"
+CLI = (
+    "import sys\n"
+    "from engine.cli import main\n"
+    "code = main()\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+    "print('PEAK_MB', int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+NAIVE = """
+import sys, time
+import cv2, mediapipe as mp
+capture = cv2.VideoCapture(sys.argv[1])
+pose = mp.solutions.pose.Pose()
+previous = None
+while True:
+    ok, bgr = capture.read()
+    if not ok:
+        break
+    pose.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    h, w = bgr.shape[:2]
+    scale = 256 / min(h, w)
+    small = cv2.resize(bgr, (round(w * scale), round(h * scale)))
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    if previous is not None:
+        cv2.calcOpticalFlowFarneback(previous, grey, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    previous = grey
+"""
+
+
+class Process:
+    """Wall seconds, CPU seconds (all threads; less sensitive to other load than wall) and peak
+    resident MB of one child process."""
+
+    def __init__(self, command: list[str], **kwargs) -> None:
+        cpu = _children_cpu()
+        started = time.perf_counter()
+        self.done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+        self.wall = time.perf_counter() - started
+        self.cpu = _children_cpu() - cpu
+        if self.done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[2:])} failed: {self.done.stderr[-2000:]}")
+        peak = self.done.stderr.rsplit("PEAK_MB", 1)
+        self.peak_mb = float(peak[1].split()[0]) if len(peak) == 2 else float("nan")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def aqa_process(args: list[str], home: Path, tree: Path = ROOT) -> Process:
+    """One ``aqa`` process running ``tree``'s code with the data folder ``home``."""
+    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": str(tree)}
+    return Process([sys.executable, "-c", CLI, *args], env=env, cwd=tree)
+
+
+def naive_process(video: Path) -> Process | None:
+    """The naive loop in its own process (None without the mediapipe venv)."""
+    python = Path(os.environ.get("AQA_MP_VENV", "/tmp/aqa-mp")) / "bin" / "python"
+    if not python.exists():
+        return None
+    return Process([str(python), "-c", NAIVE, str(video)])
+
+
+def bench_session(home: Path) -> str:
+    """A session in ``home``'s database (for the text note of a recording): its id."""
+    code = (
+        "from engine.store import Store\n"
+        "with Store() as store:\n"
+        "    store.add_subject('BENCH-1')\n"
+        "    print(store.new_session('BENCH-1', 'cmas')['id'])\n"
+    )
+    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()[-1]
+
+
+def whole_processes(
+    video: Path, before: Path | None = None, repeats: int = 3, naive: bool = True
+) -> dict:
+    """Medians over ``repeats`` interleaved rounds (after one warm-up round) of whole processes,
+    and one first-use run in a fresh data folder; ratios as the issue states its targets."""
+    from engine.extract.pose_models import find_pose_models
+
+    # Every data folder finds the BlazePose files where they are: nothing is fetched.
+    os.environ.setdefault("AQA_POSE_MODELS", str(find_pose_models().detector.parent))
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        session = bench_session(home)
+        item = ["--session", session, "--item", "head_elevation"]
+        extract = ["extract", str(video), "--no-cache"]
+        jobs = {
+            "fast_4": lambda: aqa_process(
+                [*extract, "--profile", "fast", "--modalities", FOUR], home
+            ),
+            "fast_4_item": lambda: aqa_process(
+                [*extract, "--profile", "fast", "--modalities", FOUR, *item], home
+            ),
+            "fast_4_text_item": lambda: aqa_process(
+                [*extract, "--profile", "fast", "--modalities", FOUR + ",text", *item], home
+            ),
+            "full_4": lambda: aqa_process(
+                [*extract, "--profile", "full", "--modalities", FOUR], home
+            ),
+            "fast_default": lambda: aqa_process([*extract, "--profile", "fast"], home),
+        }
+        if before is not None:
+            jobs["fast_default_before"] = lambda: aqa_process(
+                [*extract, "--profile", "fast"], home, tree=before
+            )
+        if naive and naive_process(video) is not None:  # also its warm-up run
+            jobs["naive_loop"] = lambda: naive_process(video)
+        for run in jobs.values():
+            run()  # warm-up: model files exported, caches of the system warm
+        runs: dict[str, list[Process]] = {name: [] for name in jobs}
+        for _ in range(repeats):
+            for name, run in jobs.items():
+                runs[name].append(run())
+        first = Path(tmp) / "first-use"
+        first.mkdir()
+        first_use = aqa_process([*extract, "--profile", "fast", "--modalities", FOUR], first)
+    out: dict[str, object] = {}
+    for name, done in runs.items():
+        out[f"{name}_s"] = round(statistics.median(p.wall for p in done), 2)
+        out[f"{name}_cpu_s"] = round(statistics.median(p.cpu for p in done), 2)
+    out["fast_4_peak_rss_mb"] = round(max(p.peak_mb for p in runs["fast_4"]))
+    out["fast_4_first_use_s"] = round(first_use.wall, 2)
+
+    def ratio(name: str, a: str, b: str) -> None:
+        """``a`` / ``b`` in wall and in CPU seconds."""
+        for unit in ("s", "cpu_s"):
+            out[f"{name}_{unit}"] = round(out[f"{a}_{unit}"] / out[f"{b}_{unit}"], 2)
+
+    if "naive_loop_s" in out:
+        ratio("fast_4_speedup_over_naive", "naive_loop", "fast_4")  # target >= 4 (goal 5)
+        ratio("full_4_speedup_over_naive", "naive_loop", "full_4")  # target >= 2
+    ratio("text_over_four", "fast_4_text_item", "fast_4_item")  # target <= 1.1
+    if before is not None:
+        ratio("fast_default_over_before", "fast_default", "fast_default_before")  # <= 1.3
+    return out
+
+
 def long_video(demo: Path, minutes: float, folder: Path) -> Path:
     """The demo's packets repeated (timestamps shifted) until ``minutes`` long; cached."""
     import av
@@ -198,33 +325,11 @@ def long_video(demo: Path, minutes: float, folder: Path) -> Path:
 
 
 def long_run_memory(video: Path, profile: str) -> dict:
-    """Peak RSS of an extraction of the long video in a fresh process (cache off).
-
-    Read from ``VmHWM`` (this process's own high-water mark): ``ru_maxrss`` would carry over the
-    parent's peak across fork + exec on Linux.
-    """
-    code = (
-        "import json\n"
-        "from engine.extract.config import ExtractionConfig\n"
-        "from engine.extract.pipeline import extract\n"
-        f"r = extract({str(video)!r}, ExtractionConfig(profile={profile!r}), use_cache=False)\n"
-        "d = r.to_dict()\n"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(json.dumps({'peak_rss_mb': int(hwm.split()[1]) / 1024,"
-        " 'realtime_factor': d['realtime_factor'], 'seconds': d['seconds'],"
-        " 'frames': d['decode'].get('frames_decoded')}))\n"
-    )
+    """Peak RSS of ``aqa extract`` of the long video with the four modalities (cache off)."""
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "AQA_HOME": home}
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        args = ["extract", str(video), "--profile", profile, "--modalities", FOUR, "--no-cache"]
+        done = aqa_process(args, Path(home))
+    return {"peak_rss_mb": round(done.peak_mb), "seconds": round(done.wall, 1)}
 
 
 def main() -> int:
@@ -232,17 +337,18 @@ def main() -> int:
     parser.add_argument("--video", type=Path, help="default: the sports2d demo (fetched once)")
     parser.add_argument("--long-minutes", type=float, default=10.0, help="0 skips the memory run")
     parser.add_argument("--long-profile", choices=["fast", "full"], default="fast")
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true", help="without the naive loop")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--before", type=Path, help="a checkout of an older commit to compare")
+    parser.add_argument("--repeats", type=int, default=3, help="whole-process runs of each")
+    parser.add_argument("--whole-only", action="store_true", help="no in-process figures")
     args = parser.parse_args()
 
     video = args.video or demo_video(data_dir() / "cache")
-    from engine.extract.config import PROFILES
     from engine.media.probe import probe
 
     info = probe(video)
     fps = info.fps
-    full, fast = PROFILES["full"], PROFILES["fast"]
     rows: dict[str, object] = {}
 
     def emit(key: str, value: object) -> None:
@@ -254,6 +360,29 @@ def main() -> int:
     emit("video", f"{video.name} {info.width}x{info.height} {fps:g} fps {info.duration_s:.1f} s")
     emit("cpu_cores", os.cpu_count())
     emit("load_average_1min_before", os.getloadavg()[0])
+    for key, value in whole_processes(
+        video, args.before, args.repeats, not args.skip_baseline
+    ).items():
+        emit(f"whole_process_{key}", value)
+    if args.long_minutes > 0:
+        long = long_video(video, args.long_minutes, data_dir() / "cache" / "bench")
+        emit(
+            f"long_{args.long_minutes:g}min_{args.long_profile}",
+            long_run_memory(long, args.long_profile),
+        )
+    if not args.whole_only:
+        in_process(video, emit)
+    emit("load_average_1min_after", os.getloadavg()[0])
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+def in_process(video: Path, emit) -> None:
+    """The in-process figures (see the module docstring)."""
+    from engine.extract.config import PROFILES
+
+    full, fast = PROFILES["full"], PROFILES["fast"]
     emit("decode_full_size_fps", decode_fps(video, None))
     emit(f"decode_{full.short_side}p_fps", decode_fps(video, full.short_side))
     emit(
@@ -295,10 +424,6 @@ def main() -> int:
     emit(
         "rgb_efficientnet_fps_full", stage_fps(video, "rgb", "efficientnet-lite0", full.short_side)
     )
-    naive = None
-    if not args.skip_baseline:
-        naive = naive_loop_fps(video) / fps
-        emit("naive_loop_x_realtime", naive)
     fast_run = profile_speed(video, "fast")
     emit("fast_profile_x_realtime (median of 3)", fast_run["realtime_factor"])
     emit("fast_profile_range", fast_run["range"])
@@ -307,8 +432,6 @@ def main() -> int:
     emit("full_profile_x_realtime (median of 3)", full_run["realtime_factor"])
     emit("full_profile_range", full_run["range"])
     emit("full_profile_cpu_bound_x_realtime", full_run["cpu_bound_realtime_factor"])
-    if naive:
-        emit("full_profile_over_naive_loop", full_run["realtime_factor"] / naive)
     five = profile_speed(video, "full", ALL_FIVE)
     emit("full_profile_5_modalities_x_realtime (median of 3)", five["realtime_factor"])
     emit("full_profile_5_modalities_range", five["range"])
@@ -316,16 +439,6 @@ def main() -> int:
     emit("full_profile_5_modalities_cpu_bound_x_realtime", five["cpu_bound_realtime_factor"])
     emit("profile_runs", {"fast": fast_run, "full": full_run, "full_5": five})
     emit("peak_rss_mb_this_process", peak_rss_mb())
-    if args.long_minutes > 0:
-        long = long_video(video, args.long_minutes, data_dir() / "cache" / "bench")
-        emit(
-            f"long_{args.long_minutes:g}min_{args.long_profile}",
-            long_run_memory(long, args.long_profile),
-        )
-    emit("load_average_1min_after", os.getloadavg()[0])
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
-    return 0
 
 
 if __name__ == "__main__":

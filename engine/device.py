@@ -127,7 +127,9 @@ def _preload_cuda_libraries() -> None:
         log.info("onnxruntime.preload_dlls: %s", " ".join(printed.getvalue().split()))
 
 
-def create_onnx_session(path: str | Path, requested: str = "auto", threads: int = 0) -> OnnxChoice:
+def create_onnx_session(
+    path: str | Path, requested: str = "auto", threads: int = 0, spin: bool = True
+) -> OnnxChoice:
     """An onnxruntime session for the model at ``path`` on the requested device.
 
     ``auto`` asks for CUDA when onnxruntime offers it and keeps the CPU otherwise (quietly: the
@@ -141,6 +143,8 @@ def create_onnx_session(path: str | Path, requested: str = "auto", threads: int 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:  # idle worker threads sleep instead of spinning (CPU a busy machine lacks)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     available = ort.get_available_providers()
     if value == "cpu":
         session = ort.InferenceSession(str(path), options, providers=[CPU_PROVIDER])

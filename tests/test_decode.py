@@ -9,6 +9,7 @@ import videos
 from engine.errors import Cancelled
 from engine.jobs import CancelToken
 from engine.media.decode import AUDIO_RATE, VideoDecoder, decode_audio, scaled_size
+from engine.media.kept import KeptFrames
 
 
 def test_frames_are_streamed_with_times(demo_clip):
@@ -121,3 +122,18 @@ def test_stepping_back_past_the_frame_cache_gives_the_same_frames(demo_clip):
         np.testing.assert_array_equal(reader.frame(i), expected[i])
     assert len(reader._cache) == 16
     reader.close()
+
+
+def test_kept_frames_decode_once_or_again(demo_clip):
+    """A second pass replays the kept frames; over the memory budget it decodes again and gets
+    the same frames."""
+    kept = KeptFrames(VideoDecoder(demo_clip, fps=10.0, short_side=360))
+    first = [(f.index, f.time, f.image.sum()) for f in kept.frames()]
+    assert kept.kept is not None and len(kept.kept) == len(first) == 30
+    assert [(f.index, f.time, f.image.sum()) for f in kept.frames()] == first
+    assert kept.passes == 1
+    again = KeptFrames(VideoDecoder(demo_clip, fps=10.0, short_side=360), keep_mb=1)
+    assert [(f.index, f.time, f.image.sum()) for f in again.frames()] == first
+    assert again.kept is None
+    assert [(f.index, f.time, f.image.sum()) for f in again.frames()] == first
+    assert again.passes == 2

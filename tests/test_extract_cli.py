@@ -81,18 +81,18 @@ def test_rgb_is_not_cached_when_the_skeleton_beside_it_fails(
     later, successful skeleton run would give."""
     from engine.extract.skeleton import SkeletonBackend
 
-    subject_track = SkeletonBackend.subject_track
+    subject_track = SkeletonBackend._finish_subject
 
     def failing(self, *args, **kwargs):
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(SkeletonBackend, "subject_track", failing)
+    monkeypatch.setattr(SkeletonBackend, "_finish_subject", failing)
     cache = Cache(tmp_path / "c")
     broken = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=cache)
     assert broken.modalities["skeleton"].status == "error"
     assert "injected failure" in broken.modalities["skeleton"].reason
     assert broken.modalities["rgb"].status == "ok"
-    monkeypatch.setattr(SkeletonBackend, "subject_track", subject_track)
+    monkeypatch.setattr(SkeletonBackend, "_finish_subject", subject_track)
     fixed = extract(demo_clip, ExtractionConfig.parse("skeleton,rgb", "fast"), cache=cache)
     assert not fixed.modalities["rgb"].cached
     assert fixed.modalities["rgb"].track["person"].mean() > 0.8

@@ -61,6 +61,28 @@ def test_demo_jumper_keeps_one_id_and_the_walker_gets_another(demo_people):
     assert_one_box_per_person(people)
 
 
+def test_every_frame_sampled_the_detector_runs_ten_times_a_second(
+    demo_video, pose_model_dir, tmp_path
+):
+    """The full profile's every frame (30 per second): the detector runs on a tenth of a second
+    grid, the boxes between are interpolated, and the same two people are found as at 10 fps."""
+    people = find_people(
+        demo_video,
+        pose=open_pose(pose_model_dir),
+        sampling={"fps": None, "short_side": 360},
+        cache=Cache(tmp_path),
+    )
+    assert len(people.times) > 200
+    detected = (people.scores > 0).any(axis=1).mean()
+    assert 0.15 < detected <= 0.34  # on one frame in three at most
+    assert len(people.ids) == 2
+    jumper, walker = at(people, *JUMPER_AT_START), at(people, *WALKER_AT_5S)
+    assert jumper != walker
+    k = people.column(jumper)
+    assert people.present[people.row_at(0.0), k] and people.present[people.row_at(7.0), k]
+    assert_one_box_per_person(people)
+
+
 def test_subject_auto_by_id_and_by_point(demo_people):
     people = demo_people
     jumper, walker = at(people, *JUMPER_AT_START), at(people, *WALKER_AT_5S)
@@ -239,20 +261,6 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
         export.write_atomic(target, "new\n")
     assert target.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
-
-
-def test_sampled_frames_decode_once_or_again(demo_clip):
-    """The landmark pass replays the kept frames; over the memory budget it decodes again and
-    gets the same frames."""
-    from engine.people.api import SampledFrames
-
-    kept = SampledFrames(demo_clip)
-    first = [(f.index, f.time, f.image.sum()) for f in kept]
-    assert kept._kept is not None and len(kept._kept) == len(first) == 30
-    again = SampledFrames(demo_clip, keep_mb=1)
-    assert [(f.index, f.time, f.image.sum()) for f in again] == first
-    assert again._kept is None
-    assert [(f.index, f.time, f.image.sum()) for f in again] == first
 
 
 def test_detection_in_a_tile_lands_where_the_whole_frame_puts_it(demo_video, pose_model_dir):

@@ -1,6 +1,9 @@
 """rgb backends: EfficientNet-Lite0 (real ImageNet weights) on real images and the demo video,
 person crops, missing or bad weight files, and any ONNX image backbone on onnxruntime."""
 
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -11,19 +14,14 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import InputError, MissingWeightsError
-from engine.extract.efficientnet import (
-    FEATURE_DIM,
-    MEAN,
-    STD,
-    SameConv2d,
-    installed_weights,
-    load_efficientnet_lite0,
-)
+from engine.extract.efficientnet import SameConv2d, load_efficientnet_lite0
+from engine.extract.lite0_files import FEATURE_DIM, MEAN, STD, installed_weights
 from engine.extract.onnx_image import OnnxImageBackend, OnnxImageModel
 from engine.extract.registry import StreamInfo
 from engine.extract.rgb import FILL, RgbBackend, boxes_from_skeleton, crop_square
 from engine.extract.tracks import Track
 from engine.media.decode import Frame, VideoDecoder
+from engine.paths import resources_dir
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 needs_weights = pytest.mark.skipif(
@@ -262,13 +260,32 @@ def test_onnx_model_with_a_wrong_input_shape_is_refused(tmp_path):
 
 
 @needs_weights
-@pytest.mark.slow
-def test_onnxruntime_path_matches_torch(backend, clip_frames):
-    pytest.importorskip("onnx")
+def test_shipped_onnx_file_matches_torch(backend, clip_frames):
+    """The ONNX file in resources (``python -m engine.extract.efficientnet --export
+    resources/extractors/efficientnet-lite0``) is the installed weights' network."""
     frames, stream = clip_frames
     ort_backend = RgbBackend(runtime="onnxruntime", batch_size=4)
+    assert resources_dir() in ort_backend._onnx.path.parents
     assert ort_backend.params()["runtime"] == "onnxruntime"
     assert ort_backend.params()["weights_sha256"] == backend.params()["weights_sha256"]
     fast = _run(ort_backend, frames[:8], stream)["features"]
     reference = _run(backend, frames[:8], stream)["features"]
     np.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-4)
+
+
+@needs_weights
+def test_first_use_on_the_cpu_exports_nothing_and_imports_no_torch(tmp_path):
+    """In a fresh data folder the CPU rgb backend loads the shipped ONNX file: nothing is
+    exported, and torch is not even imported."""
+    code = (
+        "import sys\n"
+        "from engine.extract.rgb import RgbBackend\n"
+        "backend = RgbBackend()\n"
+        "print(backend.runtime, 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "AQA_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["onnxruntime", "False"]
+    assert not list(tmp_path.rglob("*.onnx"))

@@ -224,3 +224,79 @@ def test_the_subject_choice_in_the_configuration():
     assert chosen.subject_key() == {"person": "640,300@1.5", "handovers": [[5.2, 2]]}
     trained = ExtractionConfig.parse("skeleton", "fast")
     assert chosen.for_model(trained) == chosen and trained.differences(chosen) == []
+
+
+def test_the_video_is_decoded_once(demo_clip, pose_models, tmp_path, monkeypatch):
+    """Skeleton (everyone detected, the subject's landmarks), flow and rgb (on the subject's
+    boxes) from one decoding pass of the video: the people layer and rgb replay its frames."""
+    from engine.cache import Cache
+    from engine.media.decode import VideoDecoder
+
+    passes = []
+    frames = VideoDecoder.frames
+
+    def counted(self, cancel=None):
+        passes.append(self.path)
+        return frames(self, cancel)
+
+    monkeypatch.setattr(VideoDecoder, "frames", counted)
+    config = ExtractionConfig.parse("skeleton,flow,rgb", "fast")
+    result = extract(demo_clip, config, cache=Cache(tmp_path), use_cache=False)
+    assert {m: r.status for m, r in result.modalities.items()} == dict.fromkeys(
+        ("skeleton", "flow", "rgb"), "ok"
+    )
+    assert result.modalities["rgb"].track["person"].mean() > 0.8
+    assert len(passes) == 1
+
+
+def test_flow_inside_the_subjects_box_follows_the_subject(demo_video, pose_models, tmp_path):
+    """The flow track keeps its whole-frame figures and adds the same figures inside the
+    subject's box: on the sports2d demo the walker's box shows her walking left (mean
+    horizontal velocity as her box moves), the jumper's barely any, the whole frame little;
+    with the option ``subject`` the feature rows hold both."""
+    from engine.cache import Cache
+    from engine.extract.registry import feature_rows
+
+    options = {"flow": {"subject": True}}
+    config = ExtractionConfig.parse("skeleton,flow", "fast", options=options)
+    cache = Cache(tmp_path)
+    flows, vx = {}, {}
+    for who, person in (("jumper", None), ("walker", WALKER_AT_5S)):
+        result = extract(demo_video, config.following(person), cache=cache)
+        flow, skeleton = result.track("flow"), result.track("skeleton")
+        start, _ = flow.meta["layout"]["mean_velocity_xy"]
+        seen = flow["subject_valid"] & skeleton["detected"]
+        assert seen.mean() > 0.6
+        box_x = (skeleton["box"][:, 0] + skeleton["box"][:, 2]) / 2
+        short = min(result.media["width"], result.media["height"])
+        vx[who] = {
+            "inside": float(flow["subject_stats"][seen, start].mean()),
+            "whole": float(flow["stats"][seen, start].mean()),
+            "box": float(np.mean(np.diff(box_x[seen]) / np.diff(skeleton.times[seen])) / short),
+        }
+        flows[who] = flow
+        rows = feature_rows(flow)
+        assert rows.rows.shape[1] == 2 * flow["stats"].shape[1]
+        np.testing.assert_allclose(rows.rows[:, flow["stats"].shape[1] :], flow["subject_stats"])
+    np.testing.assert_array_equal(flows["jumper"]["stats"], flows["walker"]["stats"])
+    assert not np.allclose(flows["jumper"]["subject_stats"], flows["walker"]["subject_stats"])
+    walker, jumper = vx["walker"], vx["jumper"]
+    assert walker["box"] < -0.1 and walker["inside"] < 0  # she walks to the left
+    assert abs(walker["inside"]) > 3 * max(abs(walker["whole"]), abs(jumper["inside"]))
+
+
+def test_flow_inside_the_box_the_same_from_a_cached_skeleton(demo_clip, pose_models, tmp_path):
+    """In one run (figures over the kept frames once the subject is known) or beside a cached
+    skeleton (in the pass): the same in-box figures, under the same cache key."""
+    from engine.cache import Cache
+
+    config = ExtractionConfig.parse("skeleton,flow", "fast")
+    one = extract(demo_clip, config, cache=Cache(tmp_path / "a"))
+    later = Cache(tmp_path / "b")
+    extract(demo_clip, ExtractionConfig.parse("skeleton", "fast"), cache=later)
+    two = extract(demo_clip, config, cache=later)
+    assert two.modalities["skeleton"].cached and not two.modalities["flow"].cached
+    assert one.modalities["flow"].cache_key == two.modalities["flow"].cache_key
+    a, b = one.track("flow"), two.track("flow")
+    assert a["subject_valid"].mean() > 0.6
+    np.testing.assert_array_equal(a["subject_stats"], b["subject_stats"])

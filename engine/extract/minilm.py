@@ -1,9 +1,10 @@
-"""all-MiniLM-L6-v2 (a 6-layer BERT, 384 wide) in plain torch, read from its safetensors file.
+"""all-MiniLM-L6-v2 (a 6-layer BERT, 384 wide) in numpy, read from its safetensors file.
 
 The text modality embeds one exam note per recording; through transformers that costs about three
-seconds of imports and model set-up for a 30 ms forward pass. This encoder needs only torch,
-safetensors and the ``tokenizers`` library (the model folder's ``tokenizer.json``), and gives
-transformers' ``last_hidden_state`` (a test compares them).
+seconds of imports and model set-up for a 30 ms forward pass, and even plain torch costs its
+import (seconds and a few hundred MB). This encoder needs only numpy, scipy (erf), safetensors and
+the ``tokenizers`` library (the model folder's ``tokenizer.json``), and gives transformers'
+``last_hidden_state`` (a test compares them). One short note needs no GPU: it runs on the CPU.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import numpy as np
 
 
 class BertEncoder:
-    """BERT's embeddings and encoder layers (post-norm, GELU), inference only."""
+    """BERT's embeddings and encoder layers (post-norm, GELU), inference only, in float32."""
 
-    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
-        import torch
-        from safetensors.torch import load_file
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         config = json.loads((model_dir / "config.json").read_text())
@@ -29,11 +29,11 @@ class BertEncoder:
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
-        self.device = device
-        self.w = {k: v.to(device) for k, v in load_file(model_dir / "model.safetensors").items()}
+        self.w = {
+            k: v.astype(np.float32) for k, v in load_file(model_dir / "model.safetensors").items()
+        }
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self._torch = torch
 
     def tokens(self, text: str, max_tokens: int) -> tuple[list[int], list[str]]:
         self.tokenizer.enable_truncation(max_tokens)
@@ -42,43 +42,44 @@ class BertEncoder:
 
     def hidden(self, ids: list[int]) -> np.ndarray:
         """The last hidden state [L, hidden] of one token sequence."""
-        torch, w = self._torch, self.w
-        F = torch.nn.functional
-        x_ids = torch.tensor(ids, device=self.device)
-        positions = torch.arange(len(ids), device=self.device)
-        with torch.inference_mode():
-            x = (
-                w["embeddings.word_embeddings.weight"][x_ids]
-                + w["embeddings.position_embeddings.weight"][positions]
-                + w["embeddings.token_type_embeddings.weight"][0]
-            )
-            x = self._norm(x, "embeddings.LayerNorm")
-            for n in range(self.layers):
-                x = self._layer(x, f"encoder.layer.{n}.", F)
-        return x.float().cpu().numpy()
+        w = self.w
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][: len(ids)]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = self._norm(x, "embeddings.LayerNorm")
+        for n in range(self.layers):
+            x = self._layer(x, f"encoder.layer.{n}.")
+        return x.astype(np.float32)
 
-    def _layer(self, x, p: str, F):
+    def _layer(self, x: np.ndarray, p: str) -> np.ndarray:
+        from scipy.special import erf
+
         length, width = x.shape
         size = width // self.heads
 
-        def heads(name: str):
+        def heads(name: str) -> np.ndarray:
             out = self._dense(x, f"{p}attention.self.{name}")
-            return out.view(length, self.heads, size).transpose(0, 1)
+            return out.reshape(length, self.heads, size).transpose(1, 0, 2)
 
         q, k, v = heads("query"), heads("key"), heads("value")
-        attention = (q @ k.transpose(1, 2) / math.sqrt(size)).softmax(dim=-1)
-        context = (attention @ v).transpose(0, 1).reshape(length, width)
+        scores = q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(size))
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        attention = scores / scores.sum(axis=-1, keepdims=True)
+        context = (attention @ v).transpose(1, 0, 2).reshape(length, width)
         x = self._norm(
             x + self._dense(context, p + "attention.output.dense"), p + "attention.output.LayerNorm"
         )
-        inner = F.gelu(self._dense(x, p + "intermediate.dense"))
+        inner = self._dense(x, p + "intermediate.dense")
+        inner = inner * np.float32(0.5) * (1 + erf(inner / np.float32(math.sqrt(2))))
         return self._norm(x + self._dense(inner, p + "output.dense"), p + "output.LayerNorm")
 
-    def _dense(self, x, name: str):
-        return self._torch.nn.functional.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
+    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
 
-    def _norm(self, x, name: str):
-        F = self._torch.nn.functional
-        return F.layer_norm(
-            x, x.shape[-1:], self.w[name + ".weight"], self.w[name + ".bias"], self.eps
-        )
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        normed = (x - mean) / np.sqrt(var + np.float32(self.eps))
+        return normed * self.w[name + ".weight"] + self.w[name + ".bias"]

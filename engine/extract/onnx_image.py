@@ -44,7 +44,10 @@ class OnnxImageModel:
             )
         try:
             # "auto": CUDA when the pipeline found a GPU and onnxruntime's provider really loads.
-            choice = create_onnx_session(self.path, "auto" if device == "cuda" else "cpu")
+            # On the CPU its threads share the cores with decoding and pose: they never spin.
+            choice = create_onnx_session(
+                self.path, "auto" if device == "cuda" else "cpu", spin=False
+            )
         except InputError:
             raise
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files

@@ -1,13 +1,15 @@
 """Extraction of one video: probe, hash, decode once, feed every frame backend, log-mel the audio.
 
 Decoding runs in a producer thread; each frame backend runs in its own thread behind a small
-bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat. The
-BlazePose skeleton follows the configuration's subject: it runs the people layer
-(``engine.people``: everyone tracked, the subject chosen, landmarks on the subject) in a thread of
-its own, alongside the frame pass and the audio. rgb crops around the person: behind a frame-fed
-skeleton in the same pass (each frame goes on to it with the box just found), on a cached
-skeleton's boxes, or in a second pass on the subject's boxes once the people layer is done.
-Results are cached per backend (see ``engine.cache``); a cancelled run writes nothing.
+bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat; audio runs
+in a thread of its own. The BlazePose skeleton follows the configuration's subject: the frames of
+the same pass feed the people layer (``engine.people``: everyone detected and tracked), which
+then chooses the subject and runs the landmarks on the subject over the pass's frames, kept in
+memory (``engine.media.kept``; a video too long for that is decoded again). rgb crops around the
+person: behind a frame-fed skeleton in the same pass (each frame goes on to it with the box just
+found), on a cached skeleton's boxes, or over the kept frames on the subject's boxes once the
+people layer is done. Results are cached per backend (see ``engine.cache``); a cancelled run
+writes nothing.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from engine.device import check_request
 from engine.errors import AqaError, Cancelled, InputError, MissingWeightsError
 from engine.extract import registry
 from engine.extract.config import ExtractionConfig
+from engine.extract.flow import add_subject
 from engine.extract.registry import AudioBackend, FrameBackend, StreamInfo
 from engine.extract.rgb import LiveBoxes
 from engine.extract.tracks import Track
 from engine.hashing import file_sha256
 from engine.jobs import CancelToken, Progress
 from engine.media.decode import VideoDecoder, decode_audio
+from engine.media.kept import KeptFrames
 from engine.media.probe import probe
 
 log = logging.getLogger(__name__)
@@ -181,7 +185,7 @@ def extract(
         if spec.kind == "frames" and backend.tracks_people:
             from engine.people.api import VERSION as PEOPLE_VERSION
 
-            key_params["people"] = {"fps": prof.fps, "version": PEOPLE_VERSION}
+            key_params["people"] = {"version": PEOPLE_VERSION, **decode_params}
             key_params["subject"] = config.subject_key()
         elif spec.kind == "frames":
             key_params["decode"] = decode_params
@@ -195,14 +199,17 @@ def extract(
         return found is not None
 
     people_job: tuple[ModalityResult, FrameBackend] | None = None
+    subject_figures: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
     for result, spec, backend in built:
         if spec.kind == "frames" and backend.follows_person and "skeleton" in results:
             person_crops.append((result, spec, backend))
+        elif spec.kind == "frames" and backend.subject_figures and "skeleton" in results:
+            subject_figures.append((result, spec, backend))
         elif cached(result, spec, backend):
             continue
-        elif spec.kind == "frames" and backend.tracks_people:
-            people_job = (result, backend)
         elif spec.kind == "frames":
+            if backend.tracks_people:
+                people_job = (result, backend)
             frame_jobs.append((result, backend))
         elif spec.kind == "text":
             text_jobs.append((result, backend))
@@ -231,36 +238,56 @@ def extract(
             chained["skeleton"] = (result, backend, live)
         else:
             frame_jobs.append((result, backend))
-    for result, backend in text_jobs:  # a failing note never stops the video's modalities
-        _run_one(result, lambda backend=backend: backend.run(cancel=cancel))
+    # Flow's figures inside the subject's boxes: in this pass from a cached skeleton, else over
+    # the pass's frames again once the skeleton is done.
+    boxes_later: list[tuple[ModalityResult, FrameBackend]] = []
+    for result, spec, backend in subject_figures:
+        ready = skeleton.status == "ok" and skeleton.track is not None
+        backend.follow_subject(skeleton.cache_key, skeleton.track if ready else None)
+        result.params = backend.params()
+        if cached(result, spec, backend):
+            continue
+        frame_jobs.append((result, backend))
+        if skeleton.status == "pending":
+            boxes_later.append((result, backend))
 
     decode_stats: dict[str, Any] = {}
+    uncached: set[str] = set()
     decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
-    # Audio and the people layer run in their own threads, alongside the frame backends.
+    decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
+    # The people layer replays the pass's frames for the subject's landmarks, rgb for its crops,
+    # flow for its figures inside the subject's boxes.
+    replayed = people_job is not None or boxes_later
+    frames = KeptFrames(decoder) if replayed else decoder
+    if people_job is not None:
+        result, backend = people_job
+
+        def landmarks(fraction: float, stage: str, modality=result.modality) -> None:
+            report((1 + fraction) / 2, modality)
+
+        backend.follow_subject(
+            frames,
+            sha,
+            config.subject,
+            config.handovers,
+            cache=cache,
+            use_cache=use_cache,
+            progress=landmarks,
+            cancel=cancel,
+        )
+    # The text note and the audio run in a thread of their own, alongside the frame backends.
     failures: list[BaseException] = []
     threads = [
         threading.Thread(
-            target=_run_audio_jobs,
-            args=(video, audio_jobs, report, cancel, failures),
-            name="extract-audio",
+            target=_run_side_jobs,
+            args=(video, text_jobs, audio_jobs, report, cancel, failures),
+            name="extract-side",
             daemon=True,
         )
     ]
-    if people_job is not None:
-        people_args = (video, *people_job, config, prof.fps, cache, use_cache, report, cancel)
-        threads.append(
-            threading.Thread(
-                target=_run_people,
-                args=(*people_args, failures),
-                name="extract-people",
-                daemon=True,
-            )
-        )
 
-    def frame_pass(jobs, chain=None) -> dict[str, Any]:
-        decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
-        _run_frames(decoder, jobs, report, cancel, chain)
-        stats = decoder.stats
+    def counts(source) -> dict[str, Any]:
+        stats = source.stats
         return {
             "frames_decoded": stats.decoded,
             "frames_used": stats.yielded,
@@ -268,25 +295,39 @@ def extract(
             "corrupt_frames": stats.corrupt_frames,
             "ended_early": stats.ended_early,
             "short_side": decode_side,
-            "fps": decoder.output_fps,
+            "fps": source.output_fps,
         }
 
     try:
         for thread in threads:
             thread.start()
         if frame_jobs:
-            decode_stats = frame_pass(frame_jobs, chained)
+            _run_frames(frames, frame_jobs, report, cancel, chained)
+            decode_stats = counts(frames)
+        inside: dict[str, tuple[ModalityResult, FrameBackend]] = {}  # flow's in-box figures
+        if skeleton is not None and skeleton.status == "ok":
+            for _, backend in after_people:
+                backend.use_person_boxes(skeleton.track, skeleton.cache_key)
+            for result, backend in boxes_later:
+                if result.status == "ok":
+                    follower = backend.subject_flow_for(skeleton.track)
+                    found = ModalityResult(result.modality, follower.name, "pending")
+                    inside[result.modality] = (found, follower)
+        if after_people or inside:
+            _run_frames(frames, after_people + list(inside.values()), report, cancel)
+        for result, _ in boxes_later:
+            found = inside.get(result.modality, (None,))[0]
+            if found is not None and found.track is not None:
+                add_subject(result.track, found.track)
+            elif result.status == "ok" and skeleton.status != "missing":  # lost its figures
+                uncached.add(result.modality)
+        if isinstance(frames, KeptFrames):
+            frames.release()
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.1)
         if failures:
             raise failures[0]
-        if after_people:
-            if skeleton.status == "ok":
-                for _, backend in after_people:
-                    backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-            stats = frame_pass(after_people)
-            decode_stats = decode_stats or stats
         if decode_stats:
             cache.save(decode_key, lambda fh: fh.write(json.dumps(decode_stats).encode()), ".json")
         elif use_cache:  # every track came from the cache: so do the decoder's counts
@@ -303,15 +344,14 @@ def extract(
             thread.join()
         raise
 
-    # rgb that lost its skeleton part-way (an error) is not kept under the skeleton's key.
-    followers = (
-        {r.modality for r, _, _ in chained.values()} | {r.modality for r, _ in after_people}
-        if skeleton and skeleton.status == "error"
-        else set()
-    )
+    # rgb that lost its skeleton part-way (an error), flow without its figures inside the
+    # subject's boxes, are not kept under the skeleton's key.
+    if skeleton and skeleton.status == "error":
+        uncached |= {r.modality for r, _, _ in chained.values()}
+        uncached |= {r.modality for r, _ in after_people}
     for result in results.values():
         if result.track is not None and not result.cached and _cacheable(result):
-            if result.modality not in followers:
+            if result.modality not in uncached:
                 cache.save(result.cache_key, result.track.write)
     return ExtractionResult(
         video=str(video),
@@ -342,13 +382,13 @@ def _finish(result: ModalityResult, track: Track, cached: bool, seconds: float) 
         result.detection_rate = track.meta["detection_rate"]
 
 
-def _run_one(result: ModalityResult, run, passes=(Cancelled,)) -> bool:
-    """Run one modality's ``run()`` (its Track) and keep it, timed; an exception of ``passes``
-    goes on to the caller, any other marks this modality alone as failed. Whether it succeeded."""
+def _run_one(result: ModalityResult, run) -> bool:
+    """Run one modality's ``run()`` (its Track) and keep it, timed; a cancel goes on to the
+    caller, any other exception marks this modality alone as failed. Whether it succeeded."""
     start = time.perf_counter()
     try:
         track = run()
-    except passes:
+    except Cancelled:
         raise
     except Exception as exc:  # one modality failing never stops the others
         log.exception("%s backend failed", result.modality)
@@ -358,38 +398,14 @@ def _run_one(result: ModalityResult, run, passes=(Cancelled,)) -> bool:
     return True
 
 
-def _run_people(
-    video, result, backend, config, fps, cache, use_cache, report, cancel, failure: list
+def _run_side_jobs(
+    video, text_jobs, audio_jobs, report: Progress, cancel: CancelToken, failure: list
 ) -> None:
-    """The subject's skeleton through the people layer; a bad subject choice (InputError) and a
-    cancel are re-raised by the caller's thread, any other failure marks the skeleton only."""
-
-    def progress(fraction: float, stage: str) -> None:
-        # Finding the people is the first half of the skeleton's work, the landmarks the second.
-        report((fraction + (stage == "landmarks")) / 2, result.modality)
-
-    def run():
-        return backend.subject_track(
-            video,
-            fps,
-            config.subject,
-            config.handovers,
-            cache=cache,
-            use_cache=use_cache,
-            progress=progress,
-            cancel=cancel,
-        )
-
+    """The text notes, then the audio; a failing one marks its modality only."""
     try:
-        if _run_one(result, run, passes=(InputError, Cancelled)):
-            report(1.0, result.modality)
-    except (InputError, Cancelled) as exc:
-        failure.append(exc)
-
-
-def _run_audio_jobs(video, jobs, report: Progress, cancel: CancelToken, failure: list) -> None:
-    try:
-        for result, backend in jobs:
+        for result, backend in text_jobs:
+            _run_one(result, lambda backend=backend: backend.run(cancel=cancel))
+        for result, backend in audio_jobs:
             _run_audio(video, result, backend, report, cancel)
     except BaseException as exc:  # re-raised by the caller's thread
         failure.append(exc)
@@ -478,7 +494,8 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
         while producer.is_alive() or any(w.is_alive() for w in workers):
             report(min(decoder.stats.yielded / expected, 1.0), "decode")
             for worker in workers:
-                report(min(worker.done / expected, 1.0), worker.result.modality)
+                share = worker.backend.frame_share
+                report(min(worker.done / expected, 1.0) * share, worker.result.modality)
             producer.join(timeout=0.1)
             if not producer.is_alive():
                 for worker in workers:
@@ -498,13 +515,16 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
         if worker.error is not None:
             result.status, result.reason = "error", _sentence(worker.error)
             continue
+        start = time.perf_counter()
         try:
             track = worker.backend.finish()
+        except (InputError, Cancelled):  # a bad subject choice, a cancel: the whole extraction
+            raise
         except Exception as exc:
             log.exception("%s backend failed at the end", result.modality)
             result.status, result.reason = "error", _sentence(exc)
             continue
-        _finish(result, track, cached=False, seconds=worker.busy)
+        _finish(result, track, cached=False, seconds=worker.busy + time.perf_counter() - start)
         report(1.0, result.modality)
 
 

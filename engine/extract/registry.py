@@ -54,9 +54,13 @@ class FrameBackend(Backend):
     finds_person: ClassVar[bool] = False
     #: Crops around the person boxes a pose backend found (``use_person_boxes``): rgb.
     follows_person: ClassVar[bool] = False
-    #: Tracks everyone over the whole video itself (``subject_track``) instead of being fed
-    #: frames, and follows the chosen subject: BlazePose through ``engine.people``.
+    #: Can track everyone in the frames it is fed and follow the chosen subject
+    #: (``follow_subject``): BlazePose through ``engine.people``.
     tracks_people: ClassVar[bool] = False
+    #: Also computes its figures inside the subject's boxes (``follow_subject``): flow.
+    subject_figures: ClassVar[bool] = False
+    #: The share of this backend's work done while frames are fed (the rest in ``finish``).
+    frame_share: float = 1.0
 
     @abstractmethod
     def start(self, stream: StreamInfo) -> None: ...

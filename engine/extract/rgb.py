@@ -120,7 +120,7 @@ class ImageEmbeddingBackend(FrameBackend):
         self,
         fps: float = 4.0,
         margin: float = 0.2,
-        batch_size: int = 8,
+        batch_size: int = 4,
         short_side: int | None = None,
     ) -> None:
         self.fps = float(fps)
@@ -223,9 +223,10 @@ class ImageEmbeddingBackend(FrameBackend):
 class RgbBackend(ImageEmbeddingBackend):
     """EfficientNet-Lite0 ImageNet features (1280-d, global average pooling) of the person crop.
 
-    ``runtime``: ``torch`` (always used on CUDA), ``onnxruntime`` (the same network exported once
-    to ``<data dir>/models/efficientnet-lite0``; several times faster on the CPU, needs the
-    ``onnx`` package to export) or ``auto`` (onnxruntime on the CPU when it can export, else torch).
+    ``runtime``: ``torch`` (always used on CUDA), ``onnxruntime`` (the same network as the ONNX
+    file that ships, ``engine.extract.lite0_files``: several times faster on the CPU, and torch is
+    not even imported; other weights are exported once, which needs the ``onnx`` package) or
+    ``auto`` (onnxruntime on the CPU when there is or can be such a file, else torch).
     """
 
     name = "efficientnet-lite0"
@@ -238,30 +239,39 @@ class RgbBackend(ImageEmbeddingBackend):
         runtime: str = "auto",
         fps: float = 4.0,
         margin: float = 0.2,
-        batch_size: int = 8,
+        batch_size: int = 4,  # 8 costs onnxruntime ~100 MB more for the same crops per second
         short_side: int | None = None,
     ) -> None:
-        from engine.extract import efficientnet as lite0
+        from engine.extract import lite0_files as lite0
 
         super().__init__(fps=fps, margin=margin, batch_size=batch_size, short_side=short_side)
         if runtime not in RUNTIMES:
             raise InputError(f"Unknown rgb runtime {runtime!r}; use one of: {', '.join(RUNTIMES)}.")
-        model, self.weights = lite0.load_efficientnet_lite0(weights)
+        self.weights = lite0.weights_file(weights)
         self.weights_sha256 = file_sha256(self.weights)
+        onnx_path = lite0.find_onnx(self.weights_sha256)
         if runtime == "auto":
-            exportable = importlib.util.find_spec("onnx") is not None
+            exportable = onnx_path is not None or importlib.util.find_spec("onnx") is not None
             runtime = "onnxruntime" if device == "cpu" and exportable else "torch"
         self.runtime = runtime
         self._size = lite0.INPUT_SIZE
         if runtime == "onnxruntime":
             from engine.extract.onnx_image import OnnxImageModel
 
-            onnx_path = lite0.exported_onnx(model, self.weights_sha256)
+            if onnx_path is None:  # other weights than the shipped file's: exported once
+                from engine.extract import efficientnet
+
+                log.warning("rgb: exporting EfficientNet-Lite0 from %s to ONNX once", self.weights)
+                model, _ = efficientnet.load_efficientnet_lite0(self.weights)
+                onnx_path = efficientnet.exported_onnx(model, self.weights_sha256)
             self._onnx = OnnxImageModel(onnx_path, device, lite0.INPUT_SIZE)
             self.device = self._onnx.device
         else:
             import torch
 
+            from engine.extract import efficientnet
+
+            model, _ = efficientnet.load_efficientnet_lite0(self.weights)
             self.device = device
             self._torch = torch
             self._model = model.to(device)
@@ -290,7 +300,7 @@ class RgbBackend(ImageEmbeddingBackend):
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if self.runtime == "onnxruntime":
-            from engine.extract.efficientnet import MEAN, STD
+            from engine.extract.lite0_files import MEAN, STD
             from engine.extract.onnx_image import normalise
 
             return self._onnx.run(normalise(crops, MEAN, STD))

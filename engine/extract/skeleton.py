@@ -1,8 +1,9 @@
 """Skeleton backend: BlazePose, stored as COCO-17 and the raw 33 landmarks.
 
-The extraction runs it through the people layer (``subject_track``: everyone tracked over the
-whole clip, the landmarks on the chosen subject only); fed frame by frame (``start`` / ``update``
-/ ``finish``) it follows whoever the single-person tracker finds.
+Fed frame by frame (``start`` / ``update`` / ``finish``) it follows whoever the single-person
+tracker finds; after ``follow_subject`` (what the extraction does) the same frames go to the
+people layer instead: everyone tracked over the whole clip, the landmarks on the chosen subject
+only.
 Coordinates are in pixels of the displayed video (rotation applied, before any down-scaling).
 A video in which nobody is ever detected gives a *missing* track ("no person detected", or "no
 person found" through the people layer).
@@ -11,7 +12,6 @@ person found" through the people layer).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,40 +54,33 @@ class SkeletonBackend(FrameBackend):
         self.version = f"2+blazepose{self.pose.version}"  # 2: smoothing paced by frame times
         self._rows: list[tuple] = []
         self._stream: StreamInfo | None = None
+        self._subject: tuple | None = None  # set by follow_subject
 
     def params(self) -> dict[str, Any]:
         return {"short_side": self.short_side, **self.pose.params()}
 
-    def subject_track(
+    def follow_subject(
         self,
-        video: Path,
-        fps: float | None,
+        frames,
+        sha256: str,
         person: str | None = None,
         handovers: Iterable[tuple[float, int]] = (),
         cache=None,
         use_cache: bool = True,
         progress=None,
         cancel=None,
-    ) -> Track:
-        """The chosen subject's skeleton over the whole ``video`` sampled at ``fps`` (None: every
-        frame) and this backend's short side; its ``meta`` holds ``people`` and ``subject`` (the
-        people layer's ``to_dict()``). InputError for an unknown id or a point on nobody."""
-        from engine.people.api import track_subject
+    ) -> None:
+        """From now on the fed frames go to the people layer (everyone detected and tracked) and
+        ``finish`` returns the chosen subject's skeleton (landmarks on ``frames``, the
+        ``engine.media.kept.KeptFrames`` whose pass feeds this backend, replayed); its ``meta``
+        holds ``people`` and ``subject`` (the people layer's ``to_dict()``). ``progress``
+        hears the landmark pass, the second half of the work. ``finish`` raises InputError
+        for an unknown id or a point on nobody."""
+        from engine.people.api import PeopleFinder
 
-        found = track_subject(
-            video,
-            person,
-            handovers,
-            pose=self.pose,
-            sampling={"fps": fps, "short_side": self.short_side},
-            cache=cache,
-            use_cache=use_cache,
-            progress=progress,
-            cancel=cancel,
-        )
-        track = found.tracks["subject"]
-        track.meta.update(found.to_dict())
-        return track
+        finder = PeopleFinder(frames, self.pose, sha256, cache=cache, use_cache=use_cache)
+        self._subject = (finder, person, handovers, progress, cancel)
+        self.frame_share = 0.5
 
     def start(self, stream: StreamInfo) -> None:
         self.pose.reset()
@@ -95,6 +88,9 @@ class SkeletonBackend(FrameBackend):
         self._stream = stream
 
     def update(self, frame) -> None:
+        if self._subject is not None:
+            self._subject[0].add(frame)
+            return
         result = self.pose.process(frame.image, frame.time)
         box = np.array(result.box if result.box is not None else (np.nan,) * 4, np.float32)
         self._rows.append((frame.index, frame.time, result, box))
@@ -104,6 +100,8 @@ class SkeletonBackend(FrameBackend):
         return displayed_box(self._rows[-1][3], self._stream.scale) if self._rows else None
 
     def finish(self) -> Track:
+        if self._subject is not None:
+            return self._finish_subject()
         scale = self._stream.scale if self._stream else 1.0
         n = len(self._rows)
         coco = np.zeros((n, 17, 3), np.float32)
@@ -134,6 +132,24 @@ class SkeletonBackend(FrameBackend):
             meta={"detection_rate": round(rate, 4), "layout": "coco17 x,y,conf; blazepose33"},
         )
         self._rows = []
+        return track
+
+    def _finish_subject(self) -> Track:
+        from engine.people.api import follow
+
+        finder, person, handovers, progress, cancel = self._subject
+        found = follow(
+            finder.frames,
+            finder.finish(),
+            person,
+            handovers,
+            pose=self.pose,
+            progress=progress,
+            cancel=cancel,
+            cache=finder.cache,
+        )
+        track = found.tracks["subject"]
+        track.meta.update(found.to_dict())
         return track
 
 

@@ -138,10 +138,10 @@ def exam_note(
 class MiniLM:
     """all-MiniLM-L6-v2 from a local directory (``engine.extract.minilm``), mean-pooled."""
 
-    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path) -> None:
         from engine.extract.minilm import BertEncoder
 
-        self.encoder = BertEncoder(model_dir, device)
+        self.encoder = BertEncoder(model_dir)
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(tokens [L, 384], pooled unit vector [384], token strings)."""
@@ -152,9 +152,9 @@ class MiniLM:
 
 
 @lru_cache(maxsize=2)
-def load_minilm(folder: Path, device: str = "cpu") -> MiniLM:
-    """One loaded encoder per folder and device, shared by every backend built after it."""
-    return MiniLM(folder, device)
+def load_minilm(folder: Path) -> MiniLM:
+    """One loaded encoder per folder, shared by every backend built after it."""
+    return MiniLM(folder)
 
 
 def _hashed(ngram: str, dim: int) -> tuple[int, float]:
@@ -229,13 +229,12 @@ class TextBackend(Backend):
         self.device = "cpu"
         self.notice = ""
         self.files: list = []
-        self._minilm: MiniLM | None = None
+        self._minilm: Path | None = None  # its folder: loaded by run(), off the critical path
         if encoder != "hashing":
             folder = Path(model_dir).expanduser() if model_dir else installed_minilm()
             problem = self._minilm_problem(folder)
             if problem is None:
-                self._minilm = load_minilm(folder, device)
-                self.device = device
+                self._minilm = folder  # one note: the CPU whatever the device
                 self.files = [file_identity(folder / name) for name in MODEL_FILES]
             elif encoder == "minilm":
                 raise MissingWeightsError(problem)
@@ -280,7 +279,7 @@ class TextBackend(Backend):
             cancel.check()
         text = self.note.text()
         if self._minilm is not None:
-            tokens, pooled, words = self._minilm.encode(text)
+            tokens, pooled, words = load_minilm(self._minilm).encode(text)
         else:
             tokens, pooled, words = hashing_encode(text)
         return Track(

@@ -186,10 +186,12 @@ def tvl1_flow(i0, i1, params: TvL1Params | None = None):
 
 
 class TorchFlowBackend(FlowBackend):
-    """Flow statistics from TV-L1 in torch, frame pairs batched on the chosen device."""
+    """Flow statistics from TV-L1 in torch, frame pairs batched on the chosen device (the
+    whole frame only)."""
 
     modality = "flow"
     version = "1"
+    subject_figures = False
 
     def __init__(
         self,

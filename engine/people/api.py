@@ -1,17 +1,20 @@
 """What the extraction and the CLI call: find everyone, then landmarks for the chosen people.
 
     result = track_subject(video, person="auto")     # all of it in one call, or step by step:
-    frames = SampledFrames(video)                     # decoded once, kept for the second pass
+    frames = sampled_frames(video)                    # decoded once, kept for the second pass
     people = find_people(frames)                      # cached per video content
     subject = choose_subject(people, "auto")          # engine.people.subject
     tracks = poses(frames, people, subject)           # {"subject": Track, "person-<id>": ...}
 
+The extraction drives the same steps from its own single decoding pass: ``PeopleFinder`` is
+fed each frame of that pass, and ``follow`` replays the kept frames for the landmarks.
 Frames are sampled as the ``fast`` extraction profile does (10 per second, short side 360);
 coordinates are upright video pixels. ``find_people`` and ``poses`` also take a video path.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -25,60 +28,25 @@ from engine.extract.tracks import Track
 from engine.hashing import file_sha256
 from engine.jobs import CancelToken, Progress
 from engine.media.decode import Frame, VideoDecoder
-from engine.people.detect import detect_people
+from engine.media.kept import KeptFrames
+from engine.people.detect import NOBODY_SEARCHED, FramePeople, detect_people
 from engine.people.ids import relabel
 from engine.people.landmarks import pose_tracks
 from engine.people.people import MODALITY, People
 from engine.people.subject import Subject, choose_subject, hand_over
 from engine.people.tracker import track_people
 
-VERSION = "3"
+VERSION = "4"  # 4: the detector at most DETECT_FPS times per second
 SAMPLING = {"fps": 10.0, "short_side": 360}
 FILL_S = 1.0
-KEEP_MB = 400  # sampled frames kept in memory between the two passes, at most
+# The detector runs on the first sampled frame at or after each tenth of a second (every frame
+# of the fast profile's 10 per second); boxes on the frames between are interpolated.
+DETECT_FPS = 10.0
 
 
-class SampledFrames:
-    """The sampled frames of a video, iterable more than once: the first pass keeps them (up to
-    ``keep_mb``) so that the landmark pass does not decode again; a longer video is decoded
-    again instead."""
-
-    def __init__(
-        self,
-        video: Path | str,
-        sampling: dict | None = None,
-        keep_mb: float = KEEP_MB,
-        cancel: CancelToken | None = None,
-    ) -> None:
-        self.video = Path(video)
-        self.sampling = sampling or SAMPLING
-        self.decoder = VideoDecoder(self.video, **self.sampling)
-        self.keep_bytes = keep_mb * 2**20
-        self.cancel = cancel
-        self._kept: list[Frame] | None = None
-
-    @property
-    def scale(self) -> float:
-        """Upright video pixels per sampled-frame pixel."""
-        return self.decoder.scale
-
-    def __iter__(self) -> Iterator[Frame]:
-        if self._kept is not None:
-            for frame in self._kept:
-                if self.cancel is not None:
-                    self.cancel.check()
-                yield frame
-            return
-        kept: list[Frame] | None = []
-        size = 0
-        for frame in _ahead(self.decoder.frames(self.cancel)):
-            size += frame.image.nbytes
-            if kept is not None and size <= self.keep_bytes:
-                kept.append(frame)
-            else:
-                kept = None
-            yield frame
-        self._kept = kept
+def _read(frames: KeptFrames, cancel: CancelToken | None) -> Iterator[Frame]:
+    """``frames``' next pass; decoding (when it is not a replay) runs ahead in a thread."""
+    return frames.frames(cancel) if frames.kept is not None else _ahead(frames.frames(cancel))
 
 
 def _ahead(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
@@ -115,10 +83,12 @@ def _ahead(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
         stop.set()
 
 
-def _frames(video: Path | str | SampledFrames, sampling, cancel) -> SampledFrames:
-    if isinstance(video, SampledFrames):
+def sampled_frames(video: Path | str | KeptFrames, sampling: dict | None = None) -> KeptFrames:
+    """The sampled frames of ``video`` (``sampling``: VideoDecoder's ``fps`` and
+    ``short_side``, default ``SAMPLING``), kept in memory by the first pass for the next."""
+    if isinstance(video, KeptFrames):
         return video
-    return SampledFrames(video, sampling, cancel=cancel)
+    return KeptFrames(VideoDecoder(Path(video), **(sampling or SAMPLING)))
 
 
 def open_pose(model_dir: str | Path | None = None, num_threads: int = 2):
@@ -127,25 +97,76 @@ def open_pose(model_dir: str | Path | None = None, num_threads: int = 2):
     return BlazePose(model_dir=model_dir, num_threads=num_threads)
 
 
-def people_in_frames(
-    frames: Iterable[Frame],
-    pose,
+class PeopleFinder:
+    """Everyone in a video, fed its sampled frames one by one (``add``) and tracked over the
+    whole clip at the end (``finish``); cached by the video's content, the sampling of
+    ``frames`` and the detector. When the cache holds the answer, ``people`` is set from the
+    start and ``add`` does nothing."""
+
+    def __init__(
+        self,
+        frames: KeptFrames,
+        pose,
+        sha256: str | None = None,
+        cache: Cache | None = None,
+        use_cache: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
+        self.frames, self.pose, self.progress = frames, pose, progress
+        decoder = frames.decoder
+        sampling = {"fps": decoder.fps, "short_side": decoder.short_side}
+        self.params = {"sampling": sampling, **pose.params()}
+        self.cache = cache or Cache()
+        sha256 = sha256 or file_sha256(decoder.path)
+        self.key = cache_key(sha256, "track", MODALITY, VERSION, self.params)
+        track = self.cache.load(self.key, Track.read) if use_cache else None
+        self.people = People.from_track(track) if track is not None else None
+        self.total = frames.expected_frames()
+        self._times: list[float] = []
+        self._indices: list[int] = []
+        self._found: list[FramePeople] = []
+        self._runs = 0  # detector runs so far
+        self._next: float | None = None  # the time from which the detector runs again
+
+    def add(self, frame: Frame) -> None:
+        if self.people is not None:
+            return
+        self._times.append(frame.time)
+        self._indices.append(frame.index)
+        if self._next is not None and frame.time < self._next - 1e-6:
+            self._found.append(NOBODY_SEARCHED)
+        else:  # every tile on the first frame (a one-frame video), then one tile in turn
+            self._found.append(detect_people(self.pose, frame.image, turn=self._runs or None))
+            self._runs += 1
+            origin, step = self._times[0], 1.0 / DETECT_FPS
+            self._next = origin + (math.floor((frame.time - origin) / step + 1e-6) + 1) * step
+        if self.progress and self.total:
+            self.progress(min(1.0, len(self._found) / self.total), "people")
+
+    def finish(self) -> People:
+        if self.people is None:
+            info = self.frames.info
+            self.people = link_people(
+                np.asarray(self._times, np.float64),
+                np.asarray(self._indices, np.int64),
+                self._found,
+                self.frames.scale,
+                (info.width, info.height),
+            )
+            self.cache.save(self.key, self.people.to_track(VERSION, self.params).write)
+        return self.people
+
+
+def link_people(
+    times: np.ndarray,
+    frame_index: np.ndarray,
+    found: list[FramePeople],
     scale: float,
     image_size: tuple[int, int],
-    total: int = 0,
-    progress: Progress | None = None,
 ) -> People:
-    """Detect and track everyone in decoded ``frames`` (pixels times ``scale`` = video pixels)."""
-    times, indices, found = [], [], []
-    for frame in frames:
-        times.append(frame.time)
-        indices.append(frame.index)
-        # Every tile on the first frame (a one-frame video), then one tile per frame in turn.
-        found.append(detect_people(pose, frame.image, turn=len(found) or None))
-        if progress and total:
-            progress(min(1.0, len(found) / total), "people")
-    times_arr = np.asarray(times, np.float64)
-    people = track_people(times_arr, found)
+    """Track the people ``found`` on each sampled frame (pixels times ``scale`` = video
+    pixels) over the whole clip."""
+    people = track_people(times, found)
     n, p = len(found), len(people)
     boxes = np.full((n, p, 4), np.nan)
     keypoints = np.full((n, p, 4, 2), np.nan)
@@ -155,10 +176,10 @@ def people_in_frames(
             boxes[f, k] = found[f].boxes[d] * scale
             keypoints[f, k] = found[f].keypoints[d] * scale
             scores[f, k] = found[f].scores[d]
-        fill_gaps(times_arr, boxes[:, k], keypoints[:, k])
+        fill_gaps(times, boxes[:, k], keypoints[:, k])
     return People(
-        times=times_arr,
-        frame_index=np.asarray(indices, np.int64),
+        times=times,
+        frame_index=frame_index,
         ids=tuple(range(1, p + 1)),
         boxes=boxes,
         keypoints=keypoints,
@@ -179,7 +200,7 @@ def fill_gaps(times: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray) -> No
 
 
 def find_people(
-    video: Path | str | SampledFrames,
+    video: Path | str | KeptFrames,
     pose=None,
     sampling: dict | None = None,
     cache: Cache | None = None,
@@ -188,24 +209,17 @@ def find_people(
     cancel: CancelToken | None = None,
 ) -> People:
     """Everyone in ``video`` tracked over the whole clip (cached by the video's content)."""
-    frames = _frames(video, sampling, cancel)
+    frames = sampled_frames(video, sampling)
     pose = pose or open_pose()
-    params = {"sampling": frames.sampling, **pose.params()}
-    cache = cache or Cache()
-    key = cache_key(file_sha256(frames.video), "track", MODALITY, VERSION, params)
-    if use_cache:
-        track = cache.load(key, Track.read)
-        if track is not None:
-            return People.from_track(track)
-    dec = frames.decoder
-    size = (dec.info.width, dec.info.height)
-    people = people_in_frames(frames, pose, dec.scale, size, dec.expected_frames(), progress)
-    cache.save(key, people.to_track(VERSION, params).write)
-    return people
+    finder = PeopleFinder(frames, pose, cache=cache, use_cache=use_cache, progress=progress)
+    if finder.people is None:
+        for frame in _read(frames, cancel):
+            finder.add(frame)
+    return finder.finish()
 
 
 def poses(
-    video: Path | str | SampledFrames,
+    video: Path | str | KeptFrames,
     people: People,
     subject: Subject,
     everyone: bool = False,
@@ -218,7 +232,7 @@ def poses(
     ``"subject"`` follows ``subject`` (with its hand-overs); with ``everyone`` also
     ``"person-<id>"`` for every person. The subject track is "missing" with reason "no person
     found" when nobody is in the video."""
-    frames = _frames(video, sampling, cancel)
+    frames = sampled_frames(video, sampling)
     pose = pose or open_pose()
     wanted = {"subject": subject.person_per_frame(people)}
     if everyone:
@@ -232,7 +246,7 @@ def poses(
                 progress(min(1.0, (i + 1) / total), "landmarks")
             yield frame
 
-    return pose_tracks(counted(frames), people, wanted, pose, frames.scale)
+    return pose_tracks(counted(_read(frames, cancel)), people, wanted, pose, frames.scale)
 
 
 @dataclass(frozen=True)
@@ -249,6 +263,34 @@ class PeopleResult:
         return {"people": self.people.summary(), "subject": self.subject.to_dict()}
 
 
+def follow(
+    frames: KeptFrames,
+    people: People,
+    person: str | None = "auto",
+    handovers: Iterable[tuple[float, int]] = (),
+    everyone: bool = False,
+    pose=None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    cache: Cache | None = None,
+) -> PeopleResult:
+    """Choose the subject among ``people`` (``person``: "auto", an id or "X,Y[@SECONDS]"; then
+    the stored ``handovers`` [(seconds, id)] applied in order) and run the landmarks for the
+    subject (and everyone with ``everyone``) on ``frames``. InputError for an unknown id or a
+    point on nobody. Ids given by the user are those of the reference sampling
+    (``engine.people.ids``): people found at another one are relabelled to them first."""
+    decoder = frames.decoder
+    by_id = person is not None and person.strip().isdigit()
+    if (by_id or handovers) and {"fps": decoder.fps, "short_side": decoder.short_side} != SAMPLING:
+        reference = find_people(decoder.path, pose=pose, cache=cache, cancel=cancel)
+        people = relabel(people, reference)
+    subject = choose_subject(people, person)
+    for time_s, person_id in handovers:
+        subject = hand_over(subject, people, time_s, person_id)
+    tracks = poses(frames, people, subject, everyone, pose, progress=progress, cancel=cancel)
+    return PeopleResult(people, subject, tracks)
+
+
 def track_subject(
     video: Path | str,
     person: str | None = "auto",
@@ -261,22 +303,11 @@ def track_subject(
     cancel: CancelToken | None = None,
     use_cache: bool = True,
 ) -> PeopleResult:
-    """Find and track everyone in ``video`` (cached), choose the subject (``person``: "auto",
-    an id or "X,Y[@SECONDS]"; then the stored ``handovers`` [(seconds, id)] applied in order)
-    and run the landmarks for the subject (and everyone with ``everyone``); the video is
-    decoded once when it fits in memory. ``sampling``: VideoDecoder's ``fps`` and
-    ``short_side`` (default ``SAMPLING``, the fast profile's); ``use_cache`` False finds the
-    people again. InputError for an unknown id or a point on nobody."""
-    frames = SampledFrames(video, sampling, cancel=cancel)
+    """Find and track everyone in ``video`` (cached), then ``follow`` the subject; the video is
+    decoded once when its sampled frames fit in memory. ``sampling``: VideoDecoder's ``fps``
+    and ``short_side`` (default ``SAMPLING``, the fast profile's); ``use_cache`` False finds
+    the people again."""
+    frames = sampled_frames(video, sampling)
     pose = pose or open_pose()
-    people = find_people(frames, pose=pose, cache=cache, use_cache=use_cache, progress=progress)
-    by_id = person is not None and person.strip().isdigit()
-    if (by_id or handovers) and frames.sampling != SAMPLING:
-        # Ids given by the user are those of the reference sampling (engine.people.ids).
-        reference = find_people(video, pose=pose, cache=cache, cancel=cancel)
-        people = relabel(people, reference)
-    subject = choose_subject(people, person)
-    for time_s, person_id in handovers:
-        subject = hand_over(subject, people, time_s, person_id)
-    tracks = poses(frames, people, subject, everyone=everyone, pose=pose, progress=progress)
-    return PeopleResult(people, subject, tracks)
+    people = find_people(frames, pose, cache=cache, use_cache=use_cache, progress=progress)
+    return follow(frames, people, person, handovers, everyone, pose, progress, cancel, cache)

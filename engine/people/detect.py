@@ -37,6 +37,15 @@ class FramePeople:
     searched: np.ndarray
 
 
+NOBODY_SEARCHED = FramePeople(  # a frame the detector did not run on
+    boxes=np.zeros((0, 4)),
+    keypoints=np.zeros((0, 4, 2)),
+    scores=np.zeros(0),
+    colours=np.zeros((0, HIST_BINS[0] * HIST_BINS[1]), np.float32),
+    searched=np.zeros((0, 4)),
+)
+
+
 def tiles(width: int, height: int) -> list[Roi]:
     """Square regions of the short side spread evenly along the long side (one when nearly
     square)."""
