@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 _PREPARED: "weakref.WeakKeyDictionary[nn.Module, Any]" = weakref.WeakKeyDictionary()
+# smaller weights stay with the plain product: packing them costs more at the first call (after
+# each train()/eval() switch, e.g. a validation per epoch) than it saves
+PACK_FROM = 65_536  # 256 x 256
 
 
 def prepared(module: nn.Module, build: Callable[[], Any]) -> Any:
@@ -49,10 +52,12 @@ class Prepared:
 def linear_fn(
     weight: Tensor, bias: Tensor | None, relu: bool = False
 ) -> Callable[[Tensor], Tensor]:
-    """x -> x @ weight.T + bias (then ReLU). Built where no gradient is recorded, for float32 on
-    the CPU, it multiplies by a packed weight (oneDNN); otherwise it is the plain product."""
+    """x -> x @ weight.T + bias (then ReLU). Built where no gradient is recorded, for a float32
+    weight of ``PACK_FROM`` elements or more on the CPU, it multiplies by a packed weight
+    (oneDNN); otherwise it is the plain product."""
     if (
         not torch.is_grad_enabled()
+        and weight.numel() >= PACK_FROM
         and weight.device.type == "cpu"
         and weight.dtype == torch.float32
         and _has_onednn()

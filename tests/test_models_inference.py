@@ -75,8 +75,8 @@ def test_copies_of_a_model_that_graded_are_independent_and_equal():
 
 def test_packed_linear_equals_the_plain_product_and_trains_as_nn_linear():
     torch.manual_seed(0)
-    layer = Linear(64, 48).eval()
-    x = torch.randn(2, 7, 64)
+    layer = Linear(256, 384).eval()  # large enough to be packed
+    x = torch.randn(2, 7, 256)
     with torch.inference_mode():
         packed = layer(x)
     assert (packed - F.linear(x, layer.weight, layer.bias)).abs().max() < 1e-5
