@@ -209,6 +209,7 @@ def test_model_lookup_order(pose_model_dir, tmp_path, monkeypatch):
 def test_missing_files_without_fetching(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
+    monkeypatch.setattr(pose_models, "SHIPPED", empty)  # a copy without its resources
     monkeypatch.setenv(pose_models.ENV_VAR, str(empty))
     with pytest.raises(MissingWeightsError, match="pose_detection.tflite") as caught:
         BlazePose(fetch=False)
@@ -218,6 +219,7 @@ def test_missing_files_without_fetching(tmp_path, monkeypatch):
 @pytest.mark.skipif(MEDIAPIPE_INSTALLED, reason="an installed mediapipe package provides the files")
 def test_offline_fetch_fails_with_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv(pose_models.ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(pose_models, "SHIPPED", tmp_path)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
@@ -228,8 +230,9 @@ def test_offline_fetch_fails_with_a_clear_error(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(MEDIAPIPE_INSTALLED, reason="an installed mediapipe package provides the files")
-def test_first_run_fetches_the_files_into_the_data_dir(monkeypatch):
+def test_first_run_fetches_the_files_into_the_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv(pose_models.ENV_VAR, raising=False)
+    monkeypatch.setattr(pose_models, "SHIPPED", tmp_path)
     try:
         files = find_pose_models(fetch=True)
     except MissingWeightsError as exc:
@@ -238,3 +241,19 @@ def test_first_run_fetches_the_files_into_the_data_dir(monkeypatch):
     assert files.detector.parent == pose_models.default_model_dir()
     assert sorted(p.name for p in files.detector.parent.iterdir()) == [DETECTOR_FILE, LANDMARK_FILE]
     assert find_pose_models(fetch=False).source.startswith("data directory")
+
+
+def test_shipped_files_are_the_wheels(monkeypatch, tmp_path):
+    """The files shipped in resources/ are the wheel's, found when nothing else provides them
+    (no download at first use); a damaged shipped file is not used."""
+    assert pose_models.shipped_intact()
+    monkeypatch.delenv(pose_models.ENV_VAR, raising=False)
+    if not MEDIAPIPE_INSTALLED:
+        assert find_pose_models(fetch=False).source.startswith("shipped with AQA Studio")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(pose_models.SHIPPED, damaged)
+    with open(damaged / DETECTOR_FILE, "r+b") as fh:
+        fh.seek(1000)
+        fh.write(b"\0\0\0\0")
+    monkeypatch.setattr(pose_models, "SHIPPED", damaged)
+    assert not pose_models.shipped_intact()

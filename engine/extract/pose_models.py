@@ -1,9 +1,11 @@
 """The two BlazePose model files (detector and full landmark model) from the ``mediapipe`` wheel.
 
 They are looked up, in order, in a directory given by the caller, in ``$AQA_POSE_MODELS``, in
-``<data_dir>/models/blazepose/`` and in an installed ``mediapipe`` package (found without importing
-it). Failing all, the ``mediapipe`` wheel is fetched once with ``pip download --no-deps`` and just
-the two files are extracted into the data directory.
+``<data_dir>/models/blazepose/``, among the files shipped with AQA Studio
+(``resources/extractors/blazepose``, checked against the wheel's checksums) and in an installed
+``mediapipe`` package (found without importing it). Failing all (a copy without its resources),
+the ``mediapipe`` wheel is fetched once with ``pip download --no-deps`` and just the two files are
+extracted into the data directory.
 """
 
 import hashlib
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MissingWeightsError
-from engine.paths import data_dir
+from engine.paths import data_dir, resources_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ MEMBERS = {
         "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
     ),
 }
+SHIPPED = resources_dir() / "extractors" / "blazepose"
 # Tried when pip finds no wheel for this interpreter; the model files are the same in every wheel.
 FALLBACK_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"]
 
@@ -67,6 +70,8 @@ def find_pose_models(model_dir: str | Path | None = None, fetch: bool = True) ->
         found = _files_in(folder, source)
         if found is not None:
             return found
+    if shipped_intact():
+        return _files_in(SHIPPED, "shipped with AQA Studio")
     installed = _installed_mediapipe()
     if installed is not None:
         return installed
@@ -75,6 +80,15 @@ def find_pose_models(model_dir: str | Path | None = None, fetch: bool = True) ->
         fetch_pose_models(target)
         return PoseModelFiles(target / DETECTOR_FILE, target / LANDMARK_FILE, "fetched")
     raise MissingWeightsError(_how_to_provide(target))
+
+
+def shipped_intact() -> bool:
+    """Whether both shipped files are there with the wheel's checksums."""
+    return all(
+        (SHIPPED / name).is_file()
+        and hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest() == sha256
+        for name, (_, sha256) in MEMBERS.items()
+    )
 
 
 def fetch_pose_models(target: Path) -> None:
