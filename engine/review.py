@@ -1,5 +1,6 @@
 """What the review screen draws for an extracted recording, computed away from the GUI thread:
-the skeleton to overlay and the timeline curves (joint angles, motion energy, audio envelope)."""
+the skeleton to overlay, the timeline curves (joint angles, motion energy, audio envelope), and
+the recording's people with its subject (who the skeleton follows, and how that was decided)."""
 
 from dataclasses import dataclass, field, replace
 
@@ -10,11 +11,23 @@ PLOTTED_ANGLES = ("neck", "trunk", "left_knee", "right_knee", "left_elbow", "rig
 
 @dataclass
 class ReviewData:
+    """``people``: everyone in the video (``engine.people.People`` at the reference sampling,
+    upright video pixels, the ids the CLI and the stored choices use), None when the skeleton was
+    not extracted; ``subject`` the skeleton's subject (``Subject.to_dict()``: id, chosen_by,
+    ambiguous, reason, swaps, handovers); ``subject_ids`` [people frames] the subject's id on
+    each of ``people``'s frames (0: nobody); ``choice`` the recording's stored subject choice
+    in force (``Store.subject_choice``), None when it was never set."""
+
     extraction: object  # engine.extract.pipeline.ExtractionResult
     skeleton: np.ndarray | None = None  # [frames, 17, 3] in the video's displayed pixels
     skeleton_times: np.ndarray | None = None
     width: int = 0
     rows: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
+    people: object | None = None  # engine.people.people.People
+    subject: dict | None = None
+    subject_ids: np.ndarray | None = None
+    choice: dict | None = None
+    recording_id: int | None = None
 
 
 def review_data(result) -> ReviewData:
@@ -54,3 +67,36 @@ def extract_for_review(
     config = replace(config or ExtractionConfig(), device=device)
     result = extract(video, config, progress=progress, cancel=cancel)
     return review_data(result)
+
+
+def review_recording(
+    store, recording_id: int, device: str = "auto", config=None, progress=None, cancel=None
+) -> ReviewData:
+    """The review of a stored recording: extracted (or read from the cache) with ``config``
+    following the recording's stored subject choice, with its people and subject."""
+    from engine.extract.config import ExtractionConfig
+    from engine.recording_subject import followed
+    from engine.recordings import checked_path
+
+    video = checked_path(store, recording_id)
+    config = (config or ExtractionConfig()).following(*followed(store, recording_id))
+    data = extract_for_review(video, device, progress, cancel, config)
+    data.recording_id = recording_id
+    data.choice = store.subject_choice(recording_id)
+    data.subject = data.extraction.people()["subject"]
+    if data.subject is not None:
+        _add_people(data, video, progress, cancel)
+    return data
+
+
+def _add_people(data: ReviewData, video, progress, cancel) -> None:
+    """Everyone at the reference sampling (cached: found once per video) and the subject's id on
+    each of their frames."""
+    from engine.people.api import find_people
+    from engine.people.subject import Subject
+
+    data.people = find_people(video, progress=progress, cancel=cancel)
+    subject = data.subject
+    handovers = tuple((float(h["from_s"]), int(h["id"])) for h in subject.get("handovers") or ())
+    followed = Subject(subject["id"], subject["chosen_by"], False, "", handovers=handovers)
+    data.subject_ids = followed.person_per_frame(data.people)

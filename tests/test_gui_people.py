@@ -1,0 +1,146 @@
+"""The people of a recording in the window (issue #15, GUI): the People overlay draws everyone's
+box with its id, a click on a person makes them the recording's subject (stored, audited, under
+the logged-in user), the skeleton follows them afterwards and the proposal made before is stale;
+"from here on the subject is person…" stores a hand-over; a click on nobody changes nothing.
+From the real sports2d demo through the worker to the database (pytest-qt, offscreen)."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QInputDialog
+from test_gui import dialogs, reload, session_with, window  # noqa: F401 (fixtures)
+from test_subject_extraction import skeleton_model
+
+SECONDS = 2.5  # both the man on the box (1) and the walker (2) are in view
+
+
+def wait(qtbot, job, timeout=600_000):
+    with qtbot.waitSignal(job.signals.finished, timeout=timeout):
+        pass
+
+
+def click(win, qtbot, x: float, y: float) -> None:
+    """A real mouse click on the video at (x, y) upright video pixels."""
+    video = win.video
+    shown = QPointF(x * video.display_scale, y * video.display_scale)
+    at = video.canvas.mapFromScene(video.view.mapViewToScene(shown))
+    qtbot.mouseClick(video.canvas.viewport(), Qt.MouseButton.LeftButton, pos=at)
+
+
+def box_of(win, person: int, seconds: float) -> np.ndarray:
+    found = {p["id"]: p["box"] for p in win.review.people.boxes_at(seconds)}
+    return np.asarray(found[person])
+
+
+def share_in_box(win, person: int) -> float:
+    """The share of sampled frames where ``person`` is seen and the drawn skeleton's hip centre
+    lies inside their box (both in displayed pixels)."""
+    people, video = win.review.people, win.video
+    k = people.column(person)
+    inside = []
+    for row in np.flatnonzero(people.present[:, k]):
+        pose = video.skeleton[np.argmin(np.abs(video.skeleton_times - people.times[row]))]
+        if pose[11:13, 2].min() < 0.3:
+            continue
+        x, y = pose[11:13, :2].mean(axis=0) / video.display_scale
+        x0, y0, x1, y1 = people.boxes[row, k]
+        inside.append(x0 <= x <= x1 and y0 <= y <= y1)
+    return float(np.mean(inside))
+
+
+def test_click_a_person_to_make_them_the_subject(
+    window,  # noqa: F811
+    qtbot,
+    demo_clip,
+    pose_models,
+    tmp_path,
+    monkeypatch,
+    dialogs,  # noqa: F811
+):
+    store = window.store
+    store.add_user("ana", "admin", "ana-password-1", "Ana Clinician")
+    store.login("ana", "ana-password-1")
+    monkeypatch.setenv("AQA_USER", "ana")  # the worker's login, as app.login sets it
+    monkeypatch.setenv("AQA_PASSWORD", "ana-password-1")
+    session, rec = session_with(store, demo_clip)
+    model = skeleton_model(store, tmp_path / "mcmoe")
+    reload(window, "recording", rec["id"])
+    wait(qtbot, window.extract_selected())
+    review = window.review
+    assert review.people.ids == (1, 2) and review.subject["id"] == 1
+    text = window.grades.subject.text()
+    assert text == "Subject: person 1, chosen automatically among 2 people"
+    assert share_in_box(window, 1) > 0.9
+    wait(qtbot, window.grade_selected(model["id"]))
+    assert store.latest_assessment(rec["id"])["stale"] is None
+
+    # The People overlay (View menu, remembered): both boxes with their ids, the subject's green.
+    window.overlay_actions["people"].trigger()
+    assert window.video.show_people.isChecked()
+    assert window.settings.qt.value("overlay/people", type=bool)
+    window.video.seek_time(SECONDS)
+    labels = [item.textItem.toPlainText() for item in window.video.labels if item.isVisible()]
+    assert sorted(labels) == ["person 1 (subject)", "person 2"]
+    subject_xs = window.video.subject_box.getData()[0] / window.video.display_scale
+    assert subject_xs.min() == pytest.approx(box_of(window, 1, SECONDS)[0], abs=0.5)
+
+    # A click on nobody (the top right corner): the status line says so, nothing is asked.
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: asked.append(a[2]) or ("", True))
+    click(window, qtbot, review.people.image_size[0] - 3, 3)
+    assert window.status_text.text().startswith("Nobody is at ")
+    assert not asked and store.subject_choice(rec["id"]) is None and not window.jobs.jobs
+
+    # A click on the walker asks, then stores the choice, extracts again and re-targets.
+    monkeypatch.setattr(
+        QInputDialog,
+        "getText",
+        lambda *a, **k: asked.append(a[2]) or ("the walker is the patient", True),
+    )
+    x0, y0, x1, y1 = box_of(window, 2, SECONDS)
+    click(window, qtbot, (x0 + x1) / 2, (y0 + y1) / 2)
+    assert "Make person 2 the subject of this recording?" in asked[-1]
+    wait(qtbot, window.jobs.jobs[-1])
+    choice = store.subject_choice(rec["id"])
+    assert (choice["person"], choice["chosen_by"]) == (2, "ana")
+    assert choice["reason"] == "the walker is the patient" and "@2.5" in choice["how"]
+    entry = next(e for e in store.audit_log(limit=20) if e["table_name"] == "subject_choices")
+    assert (entry["actor"], entry["action"], entry["row_id"]) == (
+        "ana",
+        "choose_subject",
+        choice["id"],
+    )
+    assert window.review.subject["id"] == 2 and window.review.choice["id"] == choice["id"]
+    assert window.grades.subject.text().startswith("Subject: person 2 (set by ana on ")
+    assert share_in_box(window, 2) > 0.9  # the skeleton overlay follows the walker now
+    labels = [item.textItem.toPlainText() for item in window.video.labels if item.isVisible()]
+    assert sorted(labels) == ["person 1", "person 2 (subject)"]
+    stale = store.latest_assessment(rec["id"])["stale"]
+    assert stale.startswith("Made for person 1; the subject is now person 2")
+    assert stale in window.grades.flags.text()  # the grade panel shows it...
+    node = window.tree.currentItem()  # ...and the tree
+    assert node.text(1).startswith("● stale  ⚠") and stale in node.toolTip(1)
+
+    # "From here on the subject is person 1", at 2.0 s.
+    window.video.seek_time(2.0)
+    offered = []
+    monkeypatch.setattr(
+        QInputDialog, "getItem", lambda *a, **k: offered.append(a[3]) or ("person 1", True)
+    )
+    job = window.hand_over_here()
+    assert offered == [["person 1", "person 2"]]
+    wait(qtbot, job)
+    choice = store.subject_choice(rec["id"])
+    assert (choice["person"], choice["handovers"]) == (2, [(round(window.video.seconds(), 3), 1)])
+    assert len(store.subject_choices(rec["id"])) == 2
+    labels = [getattr(line, "label", None) for _, line in window.timeline.mark_lines]
+    swaps = [f"swap? {t:.1f} s" for t in window.review.subject["swaps"]]
+    assert [label.format for label in labels if label] == [*swaps, "→ person 1"]
+    assert "person 1 from 2.0 s" in window.grades.subject.text()
+
+    # A signed session refuses a new choice with its one sentence.
+    store.sign(session["id"], "reviewed", "ana-password-1")
+    click(window, qtbot, (x0 + x1) / 2, (y0 + y1) / 2)
+    with qtbot.waitSignal(window.jobs.jobs[-1].signals.failed, timeout=120_000):
+        pass
+    assert "is signed" in dialogs[-1] and len(store.subject_choices(rec["id"])) == 2
