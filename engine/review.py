@@ -91,12 +91,40 @@ def review_recording(
 
 def _add_people(data: ReviewData, video, progress, cancel) -> None:
     """Everyone at the reference sampling (cached: found once per video) and the subject's id on
-    each of their frames."""
+    each of their frames. An automatic choice on another sampling (the full profile) numbers
+    people its own way: its subject is then named by the reference person whose box holds the
+    skeleton most often."""
     from engine.people.api import find_people
     from engine.people.subject import Subject
 
     data.people = find_people(video, progress=progress, cancel=cancel)
     subject = data.subject
+    if subject["chosen_by"] == "auto" and data.skeleton is not None:
+        held = holders(data.people, data.skeleton, data.skeleton_times)
+        if held.any():
+            data.subject = subject = {**subject, "id": int(np.bincount(held[held > 0]).argmax())}
     handovers = tuple((float(h["from_s"]), int(h["id"])) for h in subject.get("handovers") or ())
     followed = Subject(subject["id"], subject["chosen_by"], False, "", handovers=handovers)
     data.subject_ids = followed.person_per_frame(data.people)
+
+
+def holders(people, skeleton: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """[people frames] the id of the person whose box holds the skeleton's hip centre (COCO-17,
+    upright video pixels; the pose nearest in time; the smallest such box), 0 where none does or
+    the hips were not seen."""
+    if not people.ids:
+        return np.zeros(len(people.times), np.int64)
+    later = np.searchsorted(times, people.times).clip(0, len(times) - 1)
+    earlier = (later - 1).clip(0)
+    closer = np.abs(times[earlier] - people.times) < np.abs(times[later] - people.times)
+    rows = np.where(closer, earlier, later)  # the pose nearest each people frame
+    hips = skeleton[rows][:, 11:13]  # [frames, 2, 3]
+    x, y = (hips[..., i].mean(axis=1)[:, None] for i in (0, 1))
+    boxes = people.boxes
+    inside = (
+        (boxes[..., 0] <= x) & (x <= boxes[..., 2]) & (boxes[..., 1] <= y) & (y <= boxes[..., 3])
+    )
+    inside &= (hips[..., 2].min(axis=1) > 0.3)[:, None]
+    areas = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    smallest = np.where(inside, areas, np.inf).argmin(axis=1)
+    return np.where(inside.any(axis=1), np.asarray(people.ids, np.int64)[smallest], 0)

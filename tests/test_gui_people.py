@@ -6,10 +6,13 @@ From the real sports2d demo through the worker to the database (pytest-qt, offsc
 
 import numpy as np
 import pytest
+import videos
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QInputDialog
 from test_gui import dialogs, reload, session_with, window  # noqa: F401 (fixtures)
 from test_subject_extraction import skeleton_model
+
+from engine.review import holders
 
 SECONDS = 2.5  # both the man on the box (1) and the walker (2) are in view
 
@@ -144,3 +147,29 @@ def test_click_a_person_to_make_them_the_subject(
     with qtbot.waitSignal(window.jobs.jobs[-1].signals.failed, timeout=120_000):
         pass
     assert "is signed" in dialogs[-1] and len(store.subject_choices(rec["id"])) == 2
+
+
+def test_swaps_are_marked_on_the_timeline(window, qtbot, vtest_video, clip_dir, pose_models):  # noqa: F811
+    """vtest.avi's pedestrians (its first 25 s written at 30 fps): the automatic subject's likely
+    identity swaps are vertical marks on every timeline row, labelled on the top one; the subject
+    is named in the ids the People overlay shows (those of the reference sampling)."""
+    clip = videos.clip(
+        vtest_video, clip_dir / "vtest-25s-fast.mp4", seconds=25, short_side=576, audio=False
+    )
+    _, rec = session_with(window.store, clip)
+    reload(window, "recording", rec["id"])
+    wait(qtbot, window.extract_selected())
+    review = window.review
+    swaps = review.subject["swaps"]
+    assert swaps, "this clip no longer has a likely swap: choose one that has"
+    rows = list(window.timeline.plots.values())
+    assert len(window.timeline.mark_lines) == len(swaps) * len(rows) and len(rows) >= 2
+    top = [line for plot, line in window.timeline.mark_lines if plot is rows[0]]
+    assert [line.value() for line in top] == pytest.approx(swaps)
+    assert [line.label.format for line in top] == [f"swap? {t:.1f} s" for t in swaps]
+    held = holders(review.people, review.skeleton, review.skeleton_times)
+    assert review.subject["id"] == np.bincount(held[held > 0]).argmax() > 0
+    assert window.grades.subject.text() == (
+        f"Subject: person {review.subject['id']}, chosen automatically among "
+        f"{len(review.people.ids)} people"
+    )
