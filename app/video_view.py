@@ -73,8 +73,9 @@ class VideoView(QWidget):
         self.play_button = QPushButton("Play")
         self.play_button.clicked.connect(self.toggle_play)
         back, forward = QPushButton("◀"), QPushButton("▶")
-        for button in (self.play_button, back, forward):
-            button.setMaximumWidth(70)
+        # Narrow, so that the controls and the four overlays fit a laptop's 1366 px window.
+        for button, width in ((self.play_button, 64), (back, 40), (forward, 40)):
+            button.setMaximumWidth(width)
         back.clicked.connect(lambda: self.step(-1))
         forward.clicked.connect(lambda: self.step(1))
         self.slider = QSlider(Qt.Orientation.Horizontal)

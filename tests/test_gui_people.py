@@ -4,12 +4,19 @@ the logged-in user), the skeleton follows them afterwards and the proposal made 
 "from here on the subject is person…" stores a hand-over; a click on nobody changes nothing.
 From the real sports2d demo through the worker to the database (pytest-qt, offscreen)."""
 
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import videos
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QInputDialog
 from test_gui import dialogs, reload, session_with, window  # noqa: F401 (fixtures)
+from test_gui_soak import xvfb_run
 from test_subject_extraction import skeleton_model
 
 from engine.review import holders
@@ -173,3 +180,55 @@ def test_swaps_are_marked_on_the_timeline(window, qtbot, vtest_video, clip_dir, 
         f"Subject: person {review.subject['id']}, chosen automatically among "
         f"{len(review.people.ids)} people"
     )
+
+
+def test_a_click_on_a_turned_phone_video_is_in_upright_pixels(
+    window,  # noqa: F811
+    qtbot,
+    demo_video,
+    clip_dir,
+    pose_models,
+    monkeypatch,
+):
+    """A portrait phone video (stored sideways, rotation 270) shown scaled down: the click is
+    stored as the point in upright video pixels, inside the person's box."""
+    path = clip_dir / "portrait-1440-2s.mp4"
+    videos.portrait_rotated(demo_video, path, seconds=2.0, short_side=1440)
+    _, rec = session_with(window.store, path)
+    reload(window, "recording", rec["id"])
+    wait(qtbot, window.extract_selected())
+    video = window.video
+    width, height = video.reader.size
+    assert height > width and video.display_scale < 0.9
+    video.show_people.setChecked(True)
+    video.seek_time(1.0)
+    x0, y0, x1, y1 = box_of(window, 1, 1.0)
+    x, y = (max(x0, 0) + min(x1, video.reader.info.width)) / 2, (y0 + y1) / 2
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("", True))
+    click(window, qtbot, x, y)
+    wait(qtbot, window.jobs.jobs[-1])
+    choice = window.store.subject_choice(rec["id"])
+    assert choice["person"] == 1 and choice["reason"] is None
+    px, py = (float(v) for v in choice["how"].split("@")[0].split(","))
+    assert abs(px - x) < 2 and abs(py - y) < 2
+
+
+@pytest.mark.slow
+def test_click_a_person_on_a_real_x_server(demo_clip, pose_models, tmp_path):
+    """The real window on Xvfb: xdotool clicks the walker's box, types the reason and presses
+    Return; the choice is stored and the screenshot shows the People overlay (looked at)."""
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is not installed (Debian/Ubuntu: apt-get install xdotool)")
+    probe = Path(__file__).with_name("gui_people_probe.py")
+    done = xvfb_run([sys.executable, str(probe), str(tmp_path), str(demo_clip)],
+                    dict(os.environ), 600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["platform"] == "xcb"
+    assert (report["before"], report["after"]) == (1, 2)
+    choice = report["choice"]
+    assert choice["person"] == 2 and choice["reason"] == "the walker is the patient"
+    assert "@2.5" in choice["how"]
+    assert report["labels"] == ["person 1", "person 2 (subject)"]
+    assert report["subject_text"].startswith("Subject: person 2 (set by ")
+    assert (tmp_path / "people-overlay.png").stat().st_size > 50_000
