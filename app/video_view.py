@@ -305,7 +305,6 @@ class VideoView(QWidget):
         if (
             event.button() != Qt.MouseButton.LeftButton
             or not self.show_people.isChecked()
-            or self.people is None
             or self.reader is None
         ):
             return
