@@ -2,8 +2,8 @@
 
 Overlays: skeleton (bones, joints coloured by confidence), optical flow (HSV image blended over the
 frame), joint trajectories (the path of the wrists and ankles over the last second) and people
-(every tracked person's box with its id, the subject's highlighted; a click on the video with it on
-says who is there: ``personClicked``).
+(every tracked person's box with its id, the subject's highlighted; with it on, a click on the frame
+is ``personClicked`` at that point in upright video pixels).
 """
 
 import numpy as np

@@ -85,19 +85,22 @@ def review_recording(
     data.choice = store.subject_choice(recording_id)
     data.subject = data.extraction.people()["subject"]
     if data.subject is not None:
-        _add_people(data, video, progress, cancel)
+        options = config.backend_options("skeleton")
+        folder = options.get("model_dir") or options.get("pose_model_dir")
+        _add_people(data, video, folder, progress, cancel)
     return data
 
 
-def _add_people(data: ReviewData, video, progress, cancel) -> None:
+def _add_people(data: ReviewData, video, model_dir, progress, cancel) -> None:
     """Everyone at the reference sampling (cached: found once per video) and the subject's id on
     each of their frames. An automatic choice on another sampling (the full profile) numbers
     people its own way: its subject is then named by the reference person whose box holds the
     skeleton most often."""
-    from engine.people.api import find_people
+    from engine.people.api import find_people, open_pose
     from engine.people.subject import Subject
 
-    data.people = find_people(video, progress=progress, cancel=cancel)
+    pose = open_pose(model_dir)  # the BlazePose files the Settings name, if any
+    data.people = find_people(video, pose, progress=progress, cancel=cancel)
     subject = data.subject
     if subject["chosen_by"] == "auto" and data.skeleton is not None:
         held = holders(data.people, data.skeleton, data.skeleton_times)
