@@ -222,7 +222,7 @@ def subject_text(choice: dict | None, subject: dict | None, people: int) -> str:
     if choice is not None and (choice["person"] is not None or choice["handovers"]):
         return f"Subject: {describe(choice)}"
     if subject is None:
-        return "Subject: chosen automatically (extract the recording to see who)"
+        return "Subject: chosen automatically (named once the tracks are loaded or extracted)"
     if subject["id"] is None:
         return "Subject: nobody was found in the video"
     if people > 1:
