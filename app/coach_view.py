@@ -30,6 +30,8 @@ class CoachView(QWidget):
         super().__init__(parent)
         self.setWindowTitle("AQA Studio — compare routines")
         self.left, self.right = VideoView(), VideoView()
+        for view in (self.left, self.right):
+            view.show_people.hide()  # the subject is chosen in the main window
         self.offsets = [0.0, 0.0]  # seconds of each video at the shared time 0
         self.clock = 0.0
         self.mode = QComboBox()

@@ -2,7 +2,8 @@
 
 The proposal is shown as a bar chart over the item's grades with the expected score, an
 uncertainty flag, modality chips (used / missing and why) and the model with its DEMO badge.
-The clinician picks a grade (buttons or digit keys), may add a reason, and confirms.
+The clinician picks a grade (buttons or digit keys), may add a reason, and confirms. Under the
+item's name: who the recording's subject is and how that was decided.
 """
 
 from typing import Any
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from engine.flags import MARK, proposal_flags
 from engine.protocols import Item
+from engine.store.choices import describe
 
 CHIP_HTML = '<span style="color: white; background-color: {};">&nbsp;{}&nbsp;</span>'
 USED, MISSING, FLAG = "#2e7d32", "#9e9e9e", "#b71c1c"
@@ -43,6 +45,8 @@ class GradePanel(QWidget):
 
         self.heading = QLabel("No recording selected")
         self.heading.setWordWrap(True)
+        self.subject = QLabel("")  # who the skeleton follows
+        self.subject.setWordWrap(True)
         self.chart = pg.PlotWidget()
         self.chart.setMinimumHeight(80)
         self.chart.setMaximumHeight(110)
@@ -95,6 +99,7 @@ class GradePanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.heading)
+        layout.addWidget(self.subject)
         scroll = QScrollArea()  # many flags on a laptop screen scroll instead of overlapping
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -111,6 +116,7 @@ class GradePanel(QWidget):
             self.group.removeButton(button)
             button.deleteLater()
         self.heading.setText(item.name if item else "No recording selected")
+        self.subject.setText("")
         graded = bool(item and item.integer)
         for n, grade in enumerate(item.grades if graded else []):
             button = QPushButton(str(grade))
@@ -176,6 +182,9 @@ class GradePanel(QWidget):
             f"Model {assessment['model_id']}" + (badge if details.get("demo") else "")
         )
 
+    def show_subject(self, text: str) -> None:
+        self.subject.setText(text)
+
     # -- keyboard helpers ----------------------------------------------------------------------
     def choose(self, grade: int) -> bool:
         button = self.group.button(grade)
@@ -205,3 +214,17 @@ class GradePanel(QWidget):
         self._chip_tips.clear()
         self.chips.setText("")
         self.chips.setToolTip("")
+
+
+def subject_text(choice: dict | None, subject: dict | None, people: int) -> str:
+    """Who the recording's subject is: the stored ``choice`` in force (``Store.subject_choice``)
+    when the user set one, else the extraction's automatic ``subject`` among ``people``."""
+    if choice is not None and (choice["person"] is not None or choice["handovers"]):
+        return f"Subject: {describe(choice)}"
+    if subject is None:
+        return "Subject: chosen automatically (named once the tracks are loaded or extracted)"
+    if subject["id"] is None:
+        return "Subject: nobody was found in the video"
+    if people > 1:
+        return f"Subject: person {subject['id']}, chosen automatically among {people} people"
+    return f"Subject: person {subject['id']}, the only person in the video"

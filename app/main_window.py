@@ -1,5 +1,7 @@
 """The main window: the record on the left, the video and its timeline in the centre, the grade
-panel and the session sheet on the right; engine work runs in the job queue."""
+panel and the session sheet on the right; engine work runs in the job queue. The subject of a
+recording is chosen here by clicking a person on the video (People overlay) or handed over to
+another person from the current time on (Recording menu)."""
 
 import logging
 import os
@@ -21,20 +23,22 @@ from PySide6.QtWidgets import (
 from app import work
 from app.coach_view import CoachView
 from app.dialogs import ImportDialog, SessionDialog, SettingsDialog, SubjectDialog, show_error
-from app.grade_panel import GradePanel
+from app.grade_panel import GradePanel, subject_text
 from app.jobs import Job, JobQueue
 from app.session_sheet import SessionSheet
 from app.session_tree import SessionTree
 from app.settings import Settings
 from app.timeline import Timeline
 from app.video_view import VideoView
-from engine.errors import AqaError
+from engine.errors import AqaError, InputError
+from engine.people.subject import person_at
 from engine.protocols import get_protocol
 from engine.recordings import import_recording
 from engine.store import Store
 
 log = logging.getLogger(__name__)
 LAST_PLACE, LAST_FRAME = "last/place", "last/frame"
+OVERLAY_KEYS = {"people": "Ctrl+Shift+P"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
@@ -53,6 +57,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.jobs = JobQueue(self)
         self.recording_id: int | None = None
+        self.review = None  # engine.review.ReviewData of the recording shown, once loaded
         self._flow_engine = None  # made on first use of the flow overlay
         self.devices: list[str] | None = None  # what the worker found, once asked
         self.setWindowTitle("AQA Studio")
@@ -98,6 +103,7 @@ class MainWindow(QMainWindow):
         self.tree.sessionSelected.connect(self.show_session)
         self.tree.recordingSelected.connect(self.show_recording)
         self.video.frameChanged.connect(lambda _i, t: self.timeline.set_playhead(t))
+        self.video.personClicked.connect(self.person_clicked)
         self.timeline.seekRequested.connect(self.video.seek_time)
         self.grades.confirmed.connect(self.confirm_grade)
         self.jobs.changed.connect(self._jobs_changed)
@@ -149,11 +155,30 @@ class MainWindow(QMainWindow):
             ("Grade the whole &session", self.grade_session, "Ctrl+Shift+G"),
             ("&Train the item's model on confirmed grades", self.train_item, "Ctrl+T"),
             ("&Compare with another recording…", self.compare, "Ctrl+K"),
+            ("&From here on the subject is person…", self.hand_over_here, "Ctrl+Shift+H"),
         ):
             action = QAction(text, self)
             action.setShortcut(keys)
             action.triggered.connect(slot)
             tools.addAction(action)
+        self._overlay_menu()
+
+    def _overlay_menu(self) -> None:
+        """View menu: one checkable action per overlay of the video, in step with its check box
+        under the video; each overlay's state is remembered for the next start."""
+        view_menu = self.menuBar().addMenu("&View")
+        self.overlay_actions = {}
+        for name, box in self.video.overlays.items():
+            key = f"overlay/{name}"
+            box.setChecked(self.settings.qt.value(key, box.isChecked(), type=bool))
+            action = QAction(box.text(), self, checkable=True)
+            action.setChecked(box.isChecked())
+            action.setShortcut(OVERLAY_KEYS.get(name, ""))
+            action.toggled.connect(box.setChecked)
+            box.toggled.connect(action.setChecked)
+            box.toggled.connect(lambda on, key=key: self.settings.qt.setValue(key, on))
+            view_menu.addAction(action)
+            self.overlay_actions[name] = action
 
     def _shortcuts(self) -> None:
         keys = {
@@ -217,6 +242,8 @@ class MainWindow(QMainWindow):
         self.grades.set_item(item, self.store.current_rating(recording_id))
         self.show_session(session["id"])
         self.timeline.clear()
+        self.review = None
+        self.grades.show_subject(subject_text(self.store.subject_choice(recording_id), None, 0))
         self._show_assessment(self.store.latest_assessment(recording_id))
         try:
             self.video.open(recording["path"])
@@ -539,16 +566,102 @@ class MainWindow(QMainWindow):
         return Job(
             f"{doing} {Path(recording['path']).name}",
             work.extract_recording,
-            recording["path"],
+            self.store.path,
+            recording["id"],
             self.settings.get("device"),
             self.settings.extraction(),
         )
 
     def _show_review(self, review) -> None:
+        self.review = review
         _draw_skeleton(self.video, review)
+        self.video.set_people(review.people, review.subject_ids)
         self.status_text.setText(f"Showing {Path(review.extraction.video).name}")
         for title, (times, curves) in review.rows.items():
             self.timeline.set_row(title, times, curves)
+        subject = review.subject or {}
+        marks = [(t, f"swap? {t:.1f} s") for t in subject.get("swaps") or ()]
+        marks += [(h["from_s"], f"→ person {h['id']}") for h in subject.get("handovers") or ()]
+        self.timeline.set_marks(marks)
+        people = 0 if review.people is None else len(review.people.ids)
+        self.grades.show_subject(subject_text(review.choice, review.subject, people))
+
+    # -- the subject ---------------------------------------------------------------------------
+    def _people_shown(self):
+        """The people of the recording shown, or None (after saying why)."""
+        if self.recording_id is None:
+            show_error(self, "Select a recording first.")
+            return None
+        if self.review is None or self.review.people is None:
+            show_error(self, "Extract the recording (Ctrl+E) to see the people in it.")
+            return None
+        return self.review.people
+
+    def person_clicked(self, x: float, y: float, seconds: float) -> Job | None:
+        """A click on the video with the People overlay on: ask whether the person there becomes
+        the recording's subject; a click on nobody says so in the status line."""
+        people = self._people_shown()
+        if people is None:
+            return None
+        try:
+            person = person_at(people, x, y, seconds)
+        except InputError as exc:
+            self.status_text.setText(str(exc))
+            return None
+        reason, ok = QInputDialog.getText(
+            self,
+            "Subject of the recording",
+            f"Make person {person} the subject of this recording?\n\nReason (optional):",
+        )
+        if not ok:
+            return None
+        point = f"{x:.1f},{y:.1f}@{seconds:.3f}"
+        return self._change_subject(
+            f"Making person {person} the subject of",
+            work.choose_subject, point, reason.strip() or None,
+        )  # fmt: skip
+
+    def hand_over_here(self) -> Job | None:
+        """ "From here on the subject is person…": one of the people seen at the current time."""
+        people = self._people_shown()
+        if people is None:
+            return None
+        seconds = round(self.video.seconds(), 3)
+        seen = [p["id"] for p in people.boxes_at(seconds)]
+        if not seen:
+            show_error(self, f"Nobody is in the frame at {seconds:.2f} s: go to a frame where the "
+                       "person is seen.")  # fmt: skip
+            return None
+        labels = [f"person {p}" for p in seen]
+        label, ok = QInputDialog.getItem(
+            self, "Hand over the subject", f"From {seconds:.2f} s on the subject is:", labels, 0,
+            False,
+        )  # fmt: skip
+        if not ok:
+            return None
+        person = seen[labels.index(label)]
+        return self._change_subject(
+            f"Handing the subject over to person {person} in", work.hand_over, seconds, person
+        )
+
+    def _change_subject(self, doing: str, func, *args) -> Job:
+        """Store a subject change in the worker (under the logged-in user), extract again and
+        show the review that follows the new subject; proposals made before become stale."""
+        recording = self.store.recording(self.recording_id)
+        job = Job(
+            f"{doing} {Path(recording['path']).name}", func, self.store.path, recording["id"],
+            *args, self.settings.get("device"), self.settings.extraction(),
+        )  # fmt: skip
+        job.signals.finished.connect(lambda review: self._subject_changed(recording["id"], review))
+        return self._submit_on(recording["id"], "extracting", job)
+
+    def _subject_changed(self, recording_id: int, review) -> None:
+        self._extracted(recording_id, review)
+        if recording_id == self.recording_id:
+            self._show_assessment(self.store.latest_assessment(recording_id))
+        self.status_text.setText(
+            subject_text(review.choice, review.subject, len(getattr(review.people, "ids", ())))
+        )
 
     def _flow_picture(self, index: int):
         """The HSV flow picture into frame ``index`` (DIS at a quarter of the display size)."""

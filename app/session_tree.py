@@ -18,8 +18,8 @@ def status_text(status: dict, busy: str | None = None, flags: list[Flag] = ()) -
         text = f"⟳ {busy}"
     elif status["rated"]:
         text = "✔ rated"
-    elif status["graded"]:
-        text = "● graded"
+    elif status["graded"]:  # a proposal made for another subject is no grade to rely on
+        text = "● stale" if any(f.kind == "stale" for f in flags) else "● graded"
     elif status["extracted"]:
         text = "◐ extracted"
     else:

@@ -1,5 +1,7 @@
 """Timeline plots under the video, sharing one time axis in seconds and a playhead; a click seeks.
-Each row's legend stands beside its plot (never over the curves) and names every curve."""
+Each row's legend stands beside its plot (never over the curves) and names every curve. Marks
+(vertical dashed lines, labelled on the top row) show events such as the subject's likely
+identity swaps."""
 
 import numpy as np
 import pyqtgraph as pg
@@ -7,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
+MARK_PEN = {"color": "#d50000", "width": 2, "style": Qt.PenStyle.DashLine}
 
 
 class Timeline(QWidget):
@@ -27,6 +30,8 @@ class Timeline(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.legends: dict[str, pg.LegendItem] = {}
         self.playheads: list[pg.InfiniteLine] = []
+        self.marks: list[tuple[float, str]] = []  # (seconds, label)
+        self.mark_lines: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self.clear()
 
     def clear(self) -> None:
@@ -34,6 +39,8 @@ class Timeline(QWidget):
         self.plots.clear()
         self.legends.clear()
         self.playheads.clear()
+        self.mark_lines.clear()
+        self.marks = []
         self.canvas.hide()
         self.empty.show()
 
@@ -58,6 +65,7 @@ class Timeline(QWidget):
             self.canvas.addItem(legend, row=len(self.plots), col=1)
             self.plots[title], self.legends[title] = plot, legend
             self._label_time_axis()
+            self._draw_marks()
         else:
             for item in list(plot.items):
                 if not isinstance(item, pg.InfiniteLine):
@@ -85,6 +93,27 @@ class Timeline(QWidget):
         bars = pg.BarGraphItem(x=centres, height=values, width=widths, brush="#90caf9")
         plot.addItem(bars)
         self.legends[title].addItem(bars, "per segment")
+
+    def set_marks(self, marks: list[tuple[float, str]]) -> None:
+        """Vertical marks at ``marks`` [(seconds, label)] on every row (labels on the top one);
+        they replace the marks shown before and stay when rows are added or redrawn."""
+        self.marks = list(marks)
+        self._draw_marks()
+
+    def _draw_marks(self) -> None:
+        for plot, line in self.mark_lines:
+            plot.removeItem(line)
+        self.mark_lines.clear()
+        for n, plot in enumerate(self.plots.values()):
+            for seconds, label in self.marks:
+                line = pg.InfiniteLine(
+                    seconds,
+                    pen=pg.mkPen(**MARK_PEN),
+                    label=label if n == 0 else None,
+                    labelOpts={"position": 0.85, "color": "#d50000", "movable": False},
+                )
+                plot.addItem(line)
+                self.mark_lines.append((plot, line))
 
     def set_playhead(self, seconds: float) -> None:
         for line in self.playheads:

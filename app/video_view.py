@@ -1,12 +1,14 @@
 """The video view: frames decoded by the engine, drawn with pyqtgraph, with toggled overlays.
 
 Overlays: skeleton (bones, joints coloured by confidence), optical flow (HSV image blended over the
-frame) and joint trajectories (the path of the wrists and ankles over the last second).
+frame), joint trajectories (the path of the wrists and ankles over the last second) and people
+(every tracked person's box with its id, the subject's highlighted; with it on, a click on the frame
+is ``personClicked`` at that point in upright video pixels).
 """
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +25,7 @@ from engine.media.reader import FrameReader
 
 TRAJECTORY_JOINTS = ("left_wrist", "right_wrist", "left_ankle", "right_ankle")
 SPEEDS = (0.25, 0.5, 1.0, 2.0)
+PERSON_COLOUR, SUBJECT_COLOUR = (255, 214, 0), (0, 230, 118)
 
 
 def confidence_brushes(confidence: np.ndarray) -> list:
@@ -32,9 +35,12 @@ def confidence_brushes(confidence: np.ndarray) -> list:
 
 
 class VideoView(QWidget):
-    """Plays one recording; ``frameChanged(index, seconds)`` follows the playhead."""
+    """Plays one recording; ``frameChanged(index, seconds)`` follows the playhead;
+    ``personClicked(x, y, seconds)`` is a click on the video with the People overlay on, at a
+    point in upright video pixels."""
 
     frameChanged = Signal(int, float)
+    personClicked = Signal(float, float, float)
 
     def __init__(self, parent: QWidget | None = None, short_side: int = 720):
         super().__init__(parent)
@@ -44,6 +50,8 @@ class VideoView(QWidget):
         self.skeleton: np.ndarray | None = None  # [frames, 17, 3] in display pixels
         self.skeleton_times: np.ndarray | None = None
         self.flow_image = None  # callable(index) -> RGB image or None
+        self.people = None  # engine.people.people.People (upright video pixels)
+        self.subject_ids: np.ndarray | None = None  # [people frames] the subject's id, 0: nobody
 
         self.canvas = pg.GraphicsLayoutWidget()
         self.view = self.canvas.addViewBox(lockAspect=True, invertY=True)
@@ -54,14 +62,20 @@ class VideoView(QWidget):
         self.bones = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 200), width=2))
         self.joints = pg.ScatterPlotItem(size=9, pen=pg.mkPen("k"))
         self.trails = pg.PlotCurveItem(connect="finite", pen=pg.mkPen((80, 180, 255), width=2))
-        for item in (self.image, self.flow, self.trails, self.bones, self.joints):
+        self.boxes = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(PERSON_COLOUR, width=2))
+        self.subject_box = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(SUBJECT_COLOUR, width=4))
+        self.labels: list[pg.TextItem] = []  # one per person shown, reused frame to frame
+        items = (self.image, self.flow, self.boxes, self.subject_box, self.trails, self.bones)
+        for item in (*items, self.joints):
             self.view.addItem(item)
+        self.canvas.scene().sigMouseClicked.connect(self._clicked)
 
         self.play_button = QPushButton("Play")
         self.play_button.clicked.connect(self.toggle_play)
         back, forward = QPushButton("◀"), QPushButton("▶")
-        for button in (self.play_button, back, forward):
-            button.setMaximumWidth(70)
+        # Narrow, so that the controls and the four overlays fit a laptop's 1366 px window.
+        for button, width in ((self.play_button, 64), (back, 40), (forward, 40)):
+            button.setMaximumWidth(width)
         back.clicked.connect(lambda: self.step(-1))
         forward.clicked.connect(lambda: self.step(1))
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -74,15 +88,25 @@ class VideoView(QWidget):
         self.show_skeleton = QCheckBox("Skeleton")
         self.show_flow = QCheckBox("Flow")
         self.show_trails = QCheckBox("Trajectories")
+        self.show_people = QCheckBox("People")
+        self.show_people.setToolTip(
+            "Every person's box and id; click a person to make them the subject"
+        )
         self.show_skeleton.setChecked(True)
-        for box in (self.show_skeleton, self.show_flow, self.show_trails):
+        self.overlays = {
+            "skeleton": self.show_skeleton,
+            "flow": self.show_flow,
+            "trajectories": self.show_trails,
+            "people": self.show_people,
+        }
+        for box in self.overlays.values():
             box.toggled.connect(self._draw_overlays)
 
         controls = QHBoxLayout()
         for w in (self.play_button, back, forward, self.speed, self.position):
             controls.addWidget(w)
         controls.addStretch()
-        for w in (self.show_skeleton, self.show_flow, self.show_trails):
+        for w in self.overlays.values():
             controls.addWidget(w)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -100,6 +124,7 @@ class VideoView(QWidget):
         self.close_video()
         self.reader = reader
         self.skeleton = self.skeleton_times = self.flow_image = None
+        self.people = self.subject_ids = None
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(reader) - 1)
         self.slider.setValue(0)
@@ -121,6 +146,21 @@ class VideoView(QWidget):
         self.skeleton[..., :2] *= scale
         self.skeleton_times = np.asarray(times, dtype=np.float64)
         self._draw_overlays()
+
+    def set_people(self, people, subject_ids: np.ndarray | None) -> None:
+        """Everyone's boxes (``engine.people.people.People``, upright video pixels) and the
+        subject's id on each of their frames (None: no subject)."""
+        self.people, self.subject_ids = people, subject_ids
+        self._draw_overlays()
+
+    @property
+    def display_scale(self) -> float:
+        """Displayed pixels per upright video pixel."""
+        return self.reader.size[0] / self.reader.info.width if self.reader else 1.0
+
+    def seconds(self) -> float:
+        """The time of the frame shown (0 without a video)."""
+        return self.reader.time_of(self.index) if self.reader else 0.0
 
     def set_flow(self, provider) -> None:
         """``provider(frame_index) -> RGB image | None`` (the HSV flow picture of that frame)."""
@@ -199,6 +239,7 @@ class VideoView(QWidget):
             self.bones.clear()
             self.joints.clear()
         self._draw_trails(row)
+        self._draw_people()
         flow = None
         if self.show_flow.isChecked() and self.flow_image is not None:
             flow = self.flow_image(self.index)
@@ -224,3 +265,62 @@ class VideoView(QWidget):
             xs += [*points[:, 0], np.nan]
             ys += [*points[:, 1], np.nan]
         self.trails.setData(np.array(xs), np.array(ys))
+
+    def _draw_people(self) -> None:
+        """Each person's box at the sampled time nearest the frame, with its id; the subject's in
+        a thicker, green pen."""
+        people = self.people
+        shown = []
+        if self.show_people.isChecked() and people is not None and len(people.times):
+            row = people.row_at(self.seconds())
+            subject = int(self.subject_ids[row]) if self.subject_ids is not None else 0
+            shown = [
+                (p["id"], np.asarray(p["box"]), p["id"] == subject)
+                for p in people.boxes_at(people.times[row])
+            ]
+        scale = self.display_scale
+        for curve, is_subject in ((self.boxes, False), (self.subject_box, True)):
+            boxes = [box * scale for _, box, s in shown if s == is_subject]
+            if boxes:
+                xs, ys = np.concatenate([_outline(b) for b in boxes]).T
+                curve.setData(xs, ys)
+            else:
+                curve.clear()
+        while len(self.labels) < len(shown):
+            label = pg.TextItem(anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 170))
+            self.view.addItem(label)
+            self.labels.append(label)
+        for label, (person, box, is_subject) in zip(self.labels, shown):
+            colour = SUBJECT_COLOUR if is_subject else PERSON_COLOUR
+            text = f"person {person}" + (" (subject)" if is_subject else "")
+            label.setText(text, color=colour)
+            label.setPos(float(box[0] * scale), float(box[1] * scale))
+            label.show()
+        for label in self.labels[len(shown) :]:
+            label.hide()
+
+    def _clicked(self, event) -> None:
+        """A left click on the frame with the People overlay on: ``personClicked`` at the point
+        in upright video pixels (the view shows the upright frame scaled by ``display_scale``)."""
+        if (
+            event.button() != Qt.MouseButton.LeftButton
+            or not self.show_people.isChecked()
+            or self.reader is None
+        ):
+            return
+        point = self.view.mapSceneToView(event.scenePos())
+        self.click_at(point)
+
+    def click_at(self, point: QPointF) -> None:
+        """A click at ``point`` in displayed pixels."""
+        w, h = self.reader.size
+        if 0 <= point.x() <= w and 0 <= point.y() <= h:
+            scale = self.display_scale
+            self.personClicked.emit(point.x() / scale, point.y() / scale, self.seconds())
+
+
+def _outline(box: np.ndarray) -> np.ndarray:
+    """The four sides of a box (x0, y0, x1, y1) as point pairs for a ``connect="pairs"`` curve."""
+    x0, y0, x1, y1 = box
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    return np.array([corners[i % 4] for k in range(4) for i in (k, k + 1)], float)

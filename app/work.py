@@ -7,12 +7,79 @@ worker, opens its own database connection where it needs one, and returns pickla
 from pathlib import Path
 
 
-def extract_recording(video: str, device: str, config, progress, cancel):
-    """Extract (or read from the cache) a recording for review with the settings'
-    ``ExtractionConfig`` (``Settings.extraction()``): ``engine.review.ReviewData``."""
-    from engine.review import extract_for_review
+def extract_recording(db_path: Path, recording_id: int, device: str, config, progress, cancel):
+    """Extract (or read from the cache) a stored recording for review with the settings'
+    ``ExtractionConfig`` (``Settings.extraction()``), following its subject choice:
+    ``engine.review.ReviewData`` with its people."""
+    from engine.review import review_recording
+    from engine.store import Store
 
-    return extract_for_review(video, device, progress, cancel, config)
+    with Store(db_path) as store:
+        return review_recording(store, recording_id, device, config, progress, cancel)
+
+
+def choose_subject(
+    db_path: Path,
+    recording_id: int,
+    person: str,
+    reason: str | None,
+    device: str,
+    config,
+    progress,
+    cancel,
+):
+    """Make ``person`` (an id or a point "X,Y@SECONDS" in upright video pixels) the recording's
+    subject under the logged-in user, extract again what depends on it, and return the review
+    that follows it (``extract_recording``)."""
+    from engine.recording_subject import choose
+
+    return _changed(
+        db_path,
+        recording_id,
+        lambda store: choose(store, recording_id, person, (), reason, progress, cancel),
+        device,
+        config,
+        progress,
+        cancel,
+    )
+
+
+def hand_over(
+    db_path: Path,
+    recording_id: int,
+    time_s: float,
+    person: int,
+    device: str,
+    config,
+    progress,
+    cancel,
+):
+    """ "From ``time_s`` on the subject is ``person``": stored, extracted again, and the review
+    that follows it (``extract_recording``)."""
+    from engine.recording_subject import hand_over_at
+
+    return _changed(
+        db_path,
+        recording_id,
+        lambda store: hand_over_at(store, recording_id, time_s, person, None, progress, cancel),
+        device,
+        config,
+        progress,
+        cancel,
+    )
+
+
+def _changed(db_path: Path, recording_id: int, change, device: str, config, progress, cancel):
+    """Store a subject ``change(store)``, extract again what depends on the subject (as the
+    latest proposal was extracted, so that grading again finds it), then the review."""
+    from engine.recording_subject import extract_again
+    from engine.review import review_recording
+    from engine.store import Store
+
+    with Store(db_path) as store:
+        change(store)
+        extract_again(store, recording_id, progress, cancel)
+        return review_recording(store, recording_id, device, config, progress, cancel)
 
 
 def grade_recording(

@@ -1,5 +1,6 @@
 """What the review screen draws for an extracted recording, computed away from the GUI thread:
-the skeleton to overlay and the timeline curves (joint angles, motion energy, audio envelope)."""
+the skeleton to overlay, the timeline curves (joint angles, motion energy, audio envelope), and
+the recording's people with its subject (who the skeleton follows, and how that was decided)."""
 
 from dataclasses import dataclass, field, replace
 
@@ -10,11 +11,23 @@ PLOTTED_ANGLES = ("neck", "trunk", "left_knee", "right_knee", "left_elbow", "rig
 
 @dataclass
 class ReviewData:
+    """``people``: everyone in the video (``engine.people.People`` at the reference sampling,
+    upright video pixels, the ids the CLI and the stored choices use), None when the skeleton was
+    not extracted; ``subject`` the skeleton's subject (``Subject.to_dict()``: id, chosen_by,
+    ambiguous, reason, swaps, handovers); ``subject_ids`` [people frames] the subject's id on
+    each of ``people``'s frames (0: nobody); ``choice`` the recording's stored subject choice
+    in force (``Store.subject_choice``), None when it was never set."""
+
     extraction: object  # engine.extract.pipeline.ExtractionResult
     skeleton: np.ndarray | None = None  # [frames, 17, 3] in the video's displayed pixels
     skeleton_times: np.ndarray | None = None
     width: int = 0
     rows: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
+    people: object | None = None  # engine.people.people.People
+    subject: dict | None = None
+    subject_ids: np.ndarray | None = None
+    choice: dict | None = None
+    recording_id: int | None = None
 
 
 def review_data(result) -> ReviewData:
@@ -54,3 +67,67 @@ def extract_for_review(
     config = replace(config or ExtractionConfig(), device=device)
     result = extract(video, config, progress=progress, cancel=cancel)
     return review_data(result)
+
+
+def review_recording(
+    store, recording_id: int, device: str = "auto", config=None, progress=None, cancel=None
+) -> ReviewData:
+    """The review of a stored recording: extracted (or read from the cache) with ``config``
+    following the recording's stored subject choice, with its people and subject."""
+    from engine.extract.config import ExtractionConfig
+    from engine.recording_subject import followed
+    from engine.recordings import checked_path
+
+    video = checked_path(store, recording_id)
+    config = (config or ExtractionConfig()).following(*followed(store, recording_id))
+    data = extract_for_review(video, device, progress, cancel, config)
+    data.recording_id = recording_id
+    data.choice = store.subject_choice(recording_id)
+    data.subject = data.extraction.people()["subject"]
+    if data.subject is not None:
+        options = config.backend_options("skeleton")
+        folder = options.get("model_dir") or options.get("pose_model_dir")
+        _add_people(data, video, folder, progress, cancel)
+    return data
+
+
+def _add_people(data: ReviewData, video, model_dir, progress, cancel) -> None:
+    """Everyone at the reference sampling (cached: found once per video) and the subject's id on
+    each of their frames. An automatic choice on another sampling (the full profile) numbers
+    people its own way: its subject is then named by the reference person whose box holds the
+    skeleton most often."""
+    from engine.people.api import find_people, open_pose
+    from engine.people.subject import Subject
+
+    pose = open_pose(model_dir)  # the BlazePose files the Settings name, if any
+    data.people = find_people(video, pose, progress=progress, cancel=cancel)
+    subject = data.subject
+    if subject["chosen_by"] == "auto" and data.skeleton is not None:
+        held = holders(data.people, data.skeleton, data.skeleton_times)
+        if held.any():
+            data.subject = subject = {**subject, "id": int(np.bincount(held[held > 0]).argmax())}
+    handovers = tuple((float(h["from_s"]), int(h["id"])) for h in subject.get("handovers") or ())
+    followed = Subject(subject["id"], subject["chosen_by"], False, "", handovers=handovers)
+    data.subject_ids = followed.person_per_frame(data.people)
+
+
+def holders(people, skeleton: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """[people frames] the id of the person whose box holds the skeleton's hip centre (COCO-17,
+    upright video pixels; the pose nearest in time; the smallest such box), 0 where none does or
+    the hips were not seen."""
+    if not people.ids:
+        return np.zeros(len(people.times), np.int64)
+    later = np.searchsorted(times, people.times).clip(0, len(times) - 1)
+    earlier = (later - 1).clip(0)
+    closer = np.abs(times[earlier] - people.times) < np.abs(times[later] - people.times)
+    rows = np.where(closer, earlier, later)  # the pose nearest each people frame
+    hips = skeleton[rows][:, 11:13]  # [frames, 2, 3]
+    x, y = (hips[..., i].mean(axis=1)[:, None] for i in (0, 1))
+    boxes = people.boxes
+    inside = (
+        (boxes[..., 0] <= x) & (x <= boxes[..., 2]) & (boxes[..., 1] <= y) & (y <= boxes[..., 3])
+    )
+    inside &= (hips[..., 2].min(axis=1) > 0.3)[:, None]
+    areas = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    smallest = np.where(inside, areas, np.inf).argmin(axis=1)
+    return np.where(inside.any(axis=1), np.asarray(people.ids, np.int64)[smallest], 0)

@@ -4,7 +4,7 @@
     xvfb-run -s "-screen 0 1366x768x24" python packaging/xvfb_screenshots.py OUT_DIR [VIDEO2]
 
 Runs on the xcb platform (not offscreen), the windows filling the X screen: opens the demo session's recording, waits for its
-tracks, steps to a frame with the skeleton and flow overlays on, grabs the X screen; then grades
+tracks, steps to a frame with the skeleton, flow and people overlays on, grabs the X screen; then grades
 again, opens the coach view against a second video (imported into the session) and the settings
 dialog with the devices found, grabbing the screen each time.
 """
@@ -60,6 +60,7 @@ def main(out: Path, second_video: str | None) -> int:
     window.video.seek(75)
     window.video.show_flow.setChecked(True)
     window.video.show_trails.setChecked(True)
+    window.video.show_people.setChecked(True)
     grab(app, out / "main-window.png")
 
     if second_video:
@@ -68,6 +69,8 @@ def main(out: Path, second_video: str | None) -> int:
         window.tree.select("recording", second["id"])
         wait_for(window.grade_selected())
         view = window.open_coach_view(first["id"], second["id"])
+        while window.jobs.jobs:  # the two skeletons load in the worker
+            wait(100)
         view.move(0, 0)
         view.resize(screen)
         view.left.seek(60)

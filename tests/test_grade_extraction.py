@@ -71,10 +71,11 @@ def test_gui_settings_and_grading_share_the_skeleton(demo_clip, tmp_path):
     from app.settings import Settings
 
     settings = Settings().extraction()
-    review = work.extract_recording(str(demo_clip), "cpu", settings, None, None)
-    shown = review.extraction.modalities["skeleton"].cache_key
     with Store() as store:
         rec = recording(store, demo_clip)
+    review = work.extract_recording(store.path, rec["id"], "cpu", settings, None, None)
+    shown = review.extraction.modalities["skeleton"].cache_key
+    with Store() as store:
         agree = dualalign_model(store, tmp_path / "full", "full")
         differ = dualalign_model(store, tmp_path / "fast", "fast")
         same = grade_recording(store, rec["id"], agree["id"], device="cpu", settings=settings)
