@@ -36,7 +36,7 @@ def choose_subject(
     return _changed(
         db_path,
         recording_id,
-        lambda store: choose(store, recording_id, person, (), reason, progress, cancel),
+        lambda store: choose(store, recording_id, person, (), reason, progress, cancel, config),
         device,
         config,
         progress,
@@ -61,7 +61,9 @@ def hand_over(
     return _changed(
         db_path,
         recording_id,
-        lambda store: hand_over_at(store, recording_id, time_s, person, None, progress, cancel),
+        lambda store: hand_over_at(
+            store, recording_id, time_s, person, None, progress, cancel, config
+        ),
         device,
         config,
         progress,

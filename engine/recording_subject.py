@@ -25,6 +25,23 @@ def followed(store: Store, recording_id: int) -> tuple[str | None, Handovers]:
     return person, tuple(choice["handovers"])
 
 
+def pose_folder(config) -> str | None:
+    """The BlazePose folder an ``ExtractionConfig``'s skeleton options name (the Settings'),
+    or None for the usual places."""
+    if config is None:
+        return None
+    options = config.backend_options("skeleton")
+    return options.get("model_dir") or options.get("pose_model_dir")
+
+
+def _people(store: Store, recording_id: int, config, progress, cancel):
+    from engine.people.api import find_people, open_pose
+
+    video = checked_path(store, recording_id)
+    pose = open_pose(pose_folder(config))
+    return find_people(video, pose, progress=progress, cancel=cancel)
+
+
 def choose(
     store: Store,
     recording_id: int,
@@ -33,16 +50,16 @@ def choose(
     reason: str | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    config=None,
 ) -> dict[str, Any]:
     """Make ``person`` ("auto", an id or a point "X,Y[@SECONDS]") with ``handovers`` the
     recording's subject: resolved on the recording's people (found once, cached), checked
     (InputError: one sentence for an unknown id or a point on nobody), then stored unless it is
-    the choice already in force. Returns the choice in force."""
-    from engine.people.api import find_people
+    the choice already in force. Returns the choice in force. ``config``: the user's
+    ``ExtractionConfig``, for the BlazePose files it names."""
     from engine.people.subject import choose_subject, hand_over
 
-    video = checked_path(store, recording_id)
-    people = find_people(video, progress=progress, cancel=cancel)
+    people = _people(store, recording_id, config, progress, cancel)
     subject = choose_subject(people, person)
     for time_s, other in sorted(handovers):
         subject = hand_over(subject, people, time_s, other)
@@ -68,19 +85,19 @@ def hand_over_at(
     reason: str | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    config=None,
 ) -> dict[str, Any]:
-    """ "From ``time_s`` on the subject is ``person``": the choice in force (the automatic one
+    """From ``time_s`` on the subject is ``person``: the choice in force (the automatic one
     made explicit) with this hand-over; later hand-overs are dropped."""
-    from engine.people.api import find_people
     from engine.people.subject import choose_subject
 
     current, handovers = followed(store, recording_id)
     if current is None:
-        video = checked_path(store, recording_id)
-        subject = choose_subject(find_people(video, progress=progress, cancel=cancel), None)
+        subject = choose_subject(_people(store, recording_id, config, progress, cancel), None)
         current = None if subject.id is None else str(subject.id)
     kept = [(t, p) for t, p in handovers if t < time_s]
-    return choose(store, recording_id, current, [*kept, (time_s, person)], reason, progress, cancel)
+    wanted = [*kept, (time_s, person)]
+    return choose(store, recording_id, current, wanted, reason, progress, cancel, config)
 
 
 def for_recording(

@@ -75,7 +75,7 @@ def review_recording(
     """The review of a stored recording: extracted (or read from the cache) with ``config``
     following the recording's stored subject choice, with its people and subject."""
     from engine.extract.config import ExtractionConfig
-    from engine.recording_subject import followed
+    from engine.recording_subject import followed, pose_folder
     from engine.recordings import checked_path
 
     video = checked_path(store, recording_id)
@@ -85,9 +85,7 @@ def review_recording(
     data.choice = store.subject_choice(recording_id)
     data.subject = data.extraction.people()["subject"]
     if data.subject is not None:
-        options = config.backend_options("skeleton")
-        folder = options.get("model_dir") or options.get("pose_model_dir")
-        _add_people(data, video, folder, progress, cancel)
+        _add_people(data, video, pose_folder(config), progress, cancel)
     return data
 
 

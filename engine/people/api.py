@@ -277,13 +277,18 @@ def follow(
     """Choose the subject among ``people`` (``person``: "auto", an id or "X,Y[@SECONDS]"; then
     the stored ``handovers`` [(seconds, id)] applied in order) and run the landmarks for the
     subject (and everyone with ``everyone``) on ``frames``. InputError for an unknown id or a
-    point on nobody. Ids given by the user are those of the reference sampling
-    (``engine.people.ids``): people found at another one are relabelled to them first."""
+    point on nobody. Ids are those of the reference sampling (``engine.people.ids``): people
+    found at another one are relabelled to them first — always when the user gave ids, else
+    when the reference people are cached (the window and ``aqa tracks`` find them)."""
     decoder = frames.decoder
-    by_id = person is not None and person.strip().isdigit()
-    if (by_id or handovers) and {"fps": decoder.fps, "short_side": decoder.short_side} != SAMPLING:
-        reference = find_people(decoder.path, pose=pose, cache=cache, cancel=cancel)
-        people = relabel(people, reference)
+    if {"fps": decoder.fps, "short_side": decoder.short_side} != SAMPLING:
+        pose = pose or open_pose()
+        reference = PeopleFinder(sampled_frames(decoder.path), pose, cache=cache).people
+        by_id = person is not None and person.strip().isdigit()
+        if reference is None and (by_id or handovers):
+            reference = find_people(decoder.path, pose=pose, cache=cache, cancel=cancel)
+        if reference is not None:
+            people = relabel(people, reference)
     subject = choose_subject(people, person)
     for time_s, person_id in handovers:
         subject = hand_over(subject, people, time_s, person_id)
