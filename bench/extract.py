@@ -196,7 +196,8 @@ def _children_cpu() -> float:
 
 def aqa_process(args: list[str], home: Path, tree: Path = ROOT) -> Process:
     """One ``aqa`` process running ``tree``'s code with the data folder ``home``."""
-    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": str(tree)}
+    path = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": path}
     return Process([sys.executable, "-c", CLI, *args], env=env, cwd=tree)
 
 
@@ -216,7 +217,8 @@ def bench_session(home: Path) -> str:
         "    store.add_subject('BENCH-1')\n"
         "    print(store.new_session('BENCH-1', 'cmas')['id'])\n"
     )
-    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "AQA_HOME": str(home), "PYTHONPATH": path}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -78,3 +78,18 @@ def test_aqa_train_nproc_2(tmp_path, capfd):
     card = json.loads((out / "card.json").read_text())
     assert card["extras"]["training"]["processes"] == 2
     assert main([*args, "--out", str(out), "--nproc", "0"]) == 2
+
+
+def test_processes_train_on_cuda_only_with_a_gpu_each():
+    """nccl cannot put two processes on one GPU (the H200 run of ``aqa train --nproc 2`` failed
+    so): ``auto`` then trains on the CPU, ``cuda`` is refused with one sentence."""
+    from engine.errors import InputError
+
+    assert distributed.group_device("auto", 2, 2) == "cuda"
+    assert distributed.group_device("auto", 2, 1) == "cpu"
+    assert distributed.group_device("auto", 2, 0) == "cpu"
+    assert distributed.group_device("cpu", 2, 8) == "cpu"
+    with pytest.raises(InputError, match="need a GPU each and this machine has 1"):
+        distributed.group_device("cuda", 2, 1)
+    with pytest.raises(InputError, match="no CUDA device"):
+        distributed.group_device("cuda", 2, 0)

@@ -125,6 +125,8 @@ def run_train(args) -> int:
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return distributed.launch(_train_process, (args,), args.nproc)
     joined = distributed.join(args.device or "auto")
+    if joined:
+        args.device = joined  # every process trains where the group was formed
     try:
         return _train_on_data(args)
     finally:

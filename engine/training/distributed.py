@@ -21,6 +21,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import InputError
+
 
 def world_size() -> int:
     import torch.distributed as dist
@@ -38,19 +40,37 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def join(device: str) -> bool:
-    """Join the process group the environment names (torchrun's variables); False when this
-    process runs alone. ``device``: the training device (``cuda`` picks nccl)."""
+def join(device: str) -> str | None:
+    """Join the process group the environment names (torchrun's variables) and return the
+    device this process trains on; None when it runs alone. ``device``: the asked one; CUDA
+    (nccl) needs a GPU for each process of this machine: ``auto`` with fewer GPUs trains on the
+    CPU (gloo), ``cuda`` is refused with one sentence."""
     import torch
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return dist.is_initialized()
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if cuda:
+        return None
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    chosen = group_device(device, local, gpus)
+    if chosen == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo")
-    return True
+    dist.init_process_group("nccl" if chosen == "cuda" else "gloo")
+    return chosen
+
+
+def group_device(device: str, local: int, gpus: int) -> str:
+    """Where ``local`` processes of one machine with ``gpus`` GPUs train when ``device`` is asked
+    for: CUDA only with a GPU each (nccl cannot share one), else the CPU; InputError when
+    ``cuda`` was asked for and cannot be had."""
+    if device == "cuda" and gpus < local:
+        raise InputError(
+            f"{local} training processes on CUDA need a GPU each and this machine has {gpus}; "
+            f"use --nproc {gpus} or --device cpu."
+            if gpus
+            else "CUDA training was asked for but torch finds no CUDA device here."
+        )
+    return "cuda" if device == "cuda" or (device == "auto" and gpus >= local) else "cpu"
 
 
 def leave() -> None:
