@@ -26,13 +26,16 @@ def predict(
     lengths: dict[str, int],
     keep: Sequence[str] | None = None,
     batch_size: int = 64,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predicted and true scores (score units) and the rows they belong to, in eval mode.
+    """Predicted and true scores (score units) and the rows they belong to, in eval mode, on
+    ``device`` (default: where the model is).
 
     Rows left without any of the model's modalities under ``keep`` are skipped.
     """
     import torch
+
+    device = device or next(model.parameters()).device.type
 
     was_training = model.training
     model.eval()
@@ -93,7 +96,7 @@ def evaluate_subsets(
     data: FeatureDataset,
     lengths: dict[str, int],
     modalities: Sequence[str] | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     name: str = "",
     full_only: bool = False,
 ) -> EvalReport:
