@@ -120,9 +120,17 @@ def test_nobody_visible_and_no_audio(tmp_path, pose_models, capsys):
     assert "flow: ok" in out
 
 
-def test_pose_models_unavailable_offline(demo_clip, offline, capsys):
-    code = main(["extract", str(demo_clip), "--profile", "fast", "--json"])
-    assert code == 0
+def test_pose_models_offline(demo_clip, offline, capsys, monkeypatch, tmp_path):
+    """Offline, the first extraction finds the shipped BlazePose files (nothing downloaded); a
+    copy without them says which file is missing and extracts the rest."""
+    from engine.extract import pose_models
+
+    argv = ["extract", str(demo_clip), "--profile", "fast", "--json", "--no-cache"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)["modalities"]
+    assert data["skeleton"]["status"] == "ok"
+    monkeypatch.setattr(pose_models, "SHIPPED", tmp_path / "no-resources")
+    assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)["modalities"]
     assert data["skeleton"]["status"] == "missing"
     assert "pose_detection.tflite" in data["skeleton"]["reason"]
