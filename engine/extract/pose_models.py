@@ -1,9 +1,9 @@
 """The two BlazePose model files (detector and full landmark model) from the ``mediapipe`` wheel.
 
 They are looked up, in order, in a directory given by the caller, in ``$AQA_POSE_MODELS``, in
-``<data_dir>/models/blazepose/``, among the files shipped with AQA Studio
-(``resources/extractors/blazepose``, checked against the wheel's checksums) and in an installed
-``mediapipe`` package (found without importing it). Failing all (a copy without its resources),
+``<data_dir>/models/blazepose/``, in an installed ``mediapipe`` package (found without importing
+it) and among the files shipped with AQA Studio (``resources/extractors/blazepose``, checked
+against the wheel's checksums). Failing all (a copy without its resources),
 the ``mediapipe`` wheel is fetched once with ``pip download --no-deps`` and just the two files are
 extracted into the data directory.
 """
@@ -70,11 +70,11 @@ def find_pose_models(model_dir: str | Path | None = None, fetch: bool = True) ->
         found = _files_in(folder, source)
         if found is not None:
             return found
-    if shipped_intact():
-        return _files_in(SHIPPED, "shipped with AQA Studio")
     installed = _installed_mediapipe()
     if installed is not None:
         return installed
+    if shipped_intact():
+        return _files_in(SHIPPED, "shipped with AQA Studio")
     target = default_model_dir()
     if fetch:
         fetch_pose_models(target)
