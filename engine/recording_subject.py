@@ -51,11 +51,11 @@ def choose(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     config=None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Make ``person`` ("auto", an id or a point "X,Y[@SECONDS]") with ``handovers`` the
     recording's subject: resolved on the recording's people (found once, cached), checked
     (InputError: one sentence for an unknown id or a point on nobody), then stored unless it is
-    the choice already in force. Returns the choice in force. ``config``: the user's
+    the choice already in force. Returns the choice in force (None: never set). ``config``: the user's
     ``ExtractionConfig``, for the BlazePose files it names."""
     from engine.people.subject import choose_subject, hand_over
 
@@ -66,13 +66,9 @@ def choose(
     automatic = person is None or person.strip().lower() in ("", "auto")
     chosen = None if automatic else subject.id
     current = store.subject_choice(recording_id)
-    if current is not None and (current["person"], current["handovers"]) == (
-        chosen,
-        list(subject.handovers),
-    ):
+    asked = (chosen, list(subject.handovers))
+    if asked == ((current["person"], current["handovers"]) if current else (None, [])):
         return current
-    if current is None and chosen is None and not subject.handovers:
-        return {"person": None, "handovers": [], "chosen_by": None}
     how = "automatic" if automatic else (person or "").strip()
     return store.choose_subject(recording_id, chosen, subject.handovers, how, reason)
 

@@ -115,16 +115,12 @@ def holders(people, skeleton: np.ndarray, times: np.ndarray) -> np.ndarray:
     the hips were not seen."""
     if not people.ids:
         return np.zeros(len(people.times), np.int64)
-    later = np.searchsorted(times, people.times).clip(0, len(times) - 1)
-    earlier = (later - 1).clip(0)
-    closer = np.abs(times[earlier] - people.times) < np.abs(times[later] - people.times)
-    rows = np.where(closer, earlier, later)  # the pose nearest each people frame
-    hips = skeleton[rows][:, 11:13]  # [frames, 2, 3]
+    from engine.people.people import holds, nearest
+
+    hips = skeleton[nearest(times, people.times)][:, 11:13]  # [frames, 2, 3], the nearest pose
     x, y = (hips[..., i].mean(axis=1)[:, None] for i in (0, 1))
     boxes = people.boxes
-    inside = (
-        (boxes[..., 0] <= x) & (x <= boxes[..., 2]) & (boxes[..., 1] <= y) & (y <= boxes[..., 3])
-    )
+    inside = holds(boxes, x, y)
     inside &= (hips[..., 2].min(axis=1) > 0.3)[:, None]
     areas = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
     smallest = np.where(inside, areas, np.inf).argmin(axis=1)

@@ -207,11 +207,15 @@ def find_people(
     use_cache: bool = True,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-) -> People:
-    """Everyone in ``video`` tracked over the whole clip (cached by the video's content)."""
+    compute: bool = True,
+) -> People | None:
+    """Everyone in ``video`` tracked over the whole clip (cached by the video's content); with
+    ``compute`` False only what the cache holds (None when it holds nothing)."""
     frames = sampled_frames(video, sampling)
     pose = pose or open_pose()
     finder = PeopleFinder(frames, pose, cache=cache, use_cache=use_cache, progress=progress)
+    if finder.people is None and not compute:
+        return None
     if finder.people is None:
         for frame in _read(frames, cancel):
             finder.add(frame)
@@ -282,11 +286,9 @@ def follow(
     when the reference people are cached (the window and ``aqa tracks`` find them)."""
     decoder = frames.decoder
     if {"fps": decoder.fps, "short_side": decoder.short_side} != SAMPLING:
-        pose = pose or open_pose()
-        reference = PeopleFinder(sampled_frames(decoder.path), pose, cache=cache).people
         by_id = person is not None and person.strip().isdigit()
-        if reference is None and (by_id or handovers):
-            reference = find_people(decoder.path, pose=pose, cache=cache, cancel=cancel)
+        compute = by_id or bool(handovers)
+        reference = find_people(decoder.path, pose, cache=cache, cancel=cancel, compute=compute)
         if reference is not None:
             people = relabel(people, reference)
     subject = choose_subject(people, person)

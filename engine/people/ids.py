@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from engine.people.people import People
+from engine.people.people import People, nearest
 
 MIN_IOU = 0.3  # mean overlap for two tracks to be the same person
 
@@ -32,13 +32,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def overlap(reference: People, other: People) -> np.ndarray:
     """[reference people, other people] mean IoU over the reference's sampled times on which
     both are seen (the other's nearest sampled frame); 0 when never seen together."""
-    rows = np.searchsorted(other.times, reference.times).clip(0, len(other.times) - 1)
-    before = (rows - 1).clip(0)
-    nearer = np.abs(other.times[before] - reference.times) < np.abs(
-        other.times[rows] - reference.times
-    )
-    rows = np.where(nearer, before, rows)
-    boxes = other.boxes[rows]  # [reference frames, other people, 4]
+    boxes = other.boxes[
+        nearest(other.times, reference.times)
+    ]  # [reference frames, other people, 4]
     scores = iou(reference.boxes[:, :, None, :], boxes[:, None, :, :])
     seen = np.isfinite(scores)
     return np.where(seen.any(axis=0), np.nansum(scores, axis=0) / seen.sum(axis=0).clip(1), 0.0)

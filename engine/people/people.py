@@ -11,6 +11,19 @@ from engine.extract.tracks import Track
 MODALITY = "people"
 
 
+def nearest(times: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The index into the sorted ``times`` of the entry nearest each of ``at``."""
+    later = np.searchsorted(times, at).clip(0, len(times) - 1)
+    earlier = (later - 1).clip(0)
+    return np.where(np.abs(times[earlier] - at) < np.abs(times[later] - at), earlier, later)
+
+
+def holds(boxes: np.ndarray, x, y) -> np.ndarray:
+    """Whether the boxes [..., 4] (x0, y0, x1, y1) hold the point x, y (broadcast); NaN boxes
+    hold nothing."""
+    return (boxes[..., 0] <= x) & (x <= boxes[..., 2]) & (boxes[..., 1] <= y) & (y <= boxes[..., 3])
+
+
 @dataclass(frozen=True)
 class People:
     """Tracked people on the sampled frames of a video, in upright video pixels.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine.errors import InputError
-from engine.people.people import People
+from engine.people.people import People, holds
 
 # Weights of the ranking criteria (each scaled to 0..1 among the clip's people).
 WEIGHTS = {"coverage": 0.35, "size": 0.25, "motion": 0.15, "centrality": 0.1, "confidence": 0.15}
@@ -170,9 +170,7 @@ def person_at(people: People, x: float, y: float, time_s: float | None = None) -
     """The person whose box holds the point at ``time_s`` (the smallest such box), or over the
     whole clip when no time is given (the person holding it on most frames)."""
     boxes = people.boxes
-    inside = (
-        (boxes[..., 0] <= x) & (x <= boxes[..., 2]) & (boxes[..., 1] <= y) & (y <= boxes[..., 3])
-    )
+    inside = holds(boxes, x, y)
     if time_s is not None:
         row = people.row_at(time_s)
         hits = np.flatnonzero(inside[row])

@@ -527,13 +527,14 @@ class Store:
         }
         with write(self.db):
             self._check_unlocked(recording["session_id"])
-            previous = self.db.execute(
-                "select * from subject_choices where recording_id = ? order by id desc limit 1",
-                [recording_id],
-            ).fetchone()
+            old = next(
+                self.db["subject_choices"].rows_where(
+                    "recording_id = ?", [recording_id], order_by="id desc", limit=1
+                ),
+                None,
+            )
             row_id = self.db["subject_choices"].insert(row).last_pk
             stored = self.db["subject_choices"].get(row_id)
-            old = None if previous is None else self.db["subject_choices"].get(previous[0])
             self._audit(row["chosen_by"], "choose_subject", "subject_choices", row_id, old, stored)
         return choices.decoded(stored)
 
