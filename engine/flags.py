@@ -12,10 +12,13 @@ that the CLI, the session tree, the grade panel and the PDF all show:
 - ``stale``: the subject of the recording was changed after the proposal was made.
 """
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from __future__ import annotations
 
-from engine.store import Store
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 MARK = "⚠"
 LABELS = {

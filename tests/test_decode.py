@@ -1,13 +1,15 @@
 """Streaming decoding: sizes, frame-rate thinning, timestamps, rotation, damage, audio."""
 
+import time
 import types
 
 import numpy as np
 import pytest
 import videos
 
-from engine.errors import Cancelled
+from engine.errors import Cancelled, MediaError
 from engine.jobs import CancelToken
+from engine.media.ahead import ReadAhead
 from engine.media.decode import AUDIO_RATE, VideoDecoder, decode_audio, scaled_size
 from engine.media.kept import KeptFrames
 
@@ -137,3 +139,48 @@ def test_kept_frames_decode_once_or_again(demo_clip):
     assert again.kept is None
     assert [(f.index, f.time, f.image.sum()) for f in again.frames()] == first
     assert again.passes == 2
+
+
+def _same_frames(a, b) -> None:
+    assert [f.index for f in a] == [f.index for f in b]
+    assert [f.time for f in a] == [f.time for f in b]
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
+
+
+def test_read_ahead_gives_the_decoders_frames(demo_clip):
+    plain = VideoDecoder(demo_clip, fps=10, short_side=180)
+    ahead = ReadAhead(VideoDecoder(demo_clip, fps=10, short_side=180)).start()
+    assert ahead.size == plain.size and ahead.scale == plain.scale
+    assert ahead.expected_frames() == plain.expected_frames()
+    _same_frames(list(ahead.frames()), list(plain.frames()))
+    assert ahead.stats == plain.stats
+    # A later pass decodes as the decoder does.
+    _same_frames(list(ahead.frames()), list(plain.frames()))
+
+
+def test_read_ahead_keeps_to_its_limit_and_stops(demo_clip):
+    """With room for two frames it waits for the reader; ``stop`` ends it with frames unread."""
+    decoder = VideoDecoder(demo_clip, short_side=180)
+    frame_mb = 320 * 180 * 3 / 2**20
+    ahead = ReadAhead(decoder, limit_mb=2.5 * frame_mb).start()
+    time.sleep(1.0)
+    assert 2 <= decoder.stats.yielded <= 4  # two buffered, one more waiting to go in
+    ahead.stop()
+    assert not ahead._thread and decoder.stats.yielded < 90
+    assert list(ahead.frames())[0].index == 0  # stopped: a new pass decodes from the start
+
+
+def test_read_ahead_passes_on_a_decoding_error_and_a_cancel(demo_clip):
+    class Failing:
+        def frames(self, cancel=None):
+            yield from VideoDecoder(demo_clip, short_side=180).frames(cancel)
+            raise MediaError("the file broke off")
+
+    with pytest.raises(MediaError, match="broke off"):
+        list(ReadAhead(Failing()).start().frames())
+    token = CancelToken()
+    frames = ReadAhead(VideoDecoder(demo_clip, short_side=180)).start().frames(token)
+    next(frames)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        next(frames)

@@ -4,6 +4,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine.cli import main
 from engine.errors import Cancelled, MediaError
 from engine.extract.config import ExtractionConfig
 from engine.extract.pipeline import extract
+from engine.extract.tracks import Track
 from engine.jobs import CancelToken
 
 
@@ -192,16 +194,23 @@ def test_odd_path(demo_clip, tmp_path, capsys):
     assert data["video"] == str(path) and data["modalities"]["flow"]["status"] == "ok"
 
 
-def test_cancel_writes_nothing(demo_clip, pose_models, aqa_home):
+@pytest.mark.parametrize("at", [0.2, 0.7])
+def test_cancel_writes_nothing(demo_clip, pose_models, aqa_home, at):
+    """Cancelled in the pass (0.2) or while the landmarks replay the frames to rgb and flow's
+    in-box figures (0.7): nothing kept, no thread left waiting."""
     token = CancelToken()
 
     def progress(fraction: float, stage: str) -> None:
-        if stage == "skeleton" and fraction > 0.2:
+        if stage == "skeleton" and fraction > at:
             token.cancel()
 
+    config = ExtractionConfig.parse("skeleton,flow,rgb")
     with pytest.raises(Cancelled):
-        extract(demo_clip, ExtractionConfig.parse("skeleton,flow"), progress=progress, cancel=token)
-    assert [p for p in _cache_files(aqa_home) if p.suffix == ".npz"] == []
+        extract(demo_clip, config, progress=progress, cancel=token)
+    assert not [t for t in threading.enumerate() if t.name.startswith(("extract-", "decode-"))]
+    # Only the people found over the whole pass may be kept (complete before the landmarks).
+    kept = [Track.read(p).modality for p in _cache_files(aqa_home) if p.suffix == ".npz"]
+    assert kept == ([] if at < 0.5 else ["people"])
     assert Cache().remove_partials() == 0
 
 

@@ -11,7 +11,6 @@ import logging
 import os
 import sqlite3
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 from engine.errors import AqaError, Cancelled, InputError
 from engine.store.users import forget_login, use_login
@@ -45,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log details to stderr, third-party libraries' messages included",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     parser.add_argument(
         "--user", help="act as this user (default: $AQA_USER); the password is asked once"
     )
@@ -60,11 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        return version("aqa-studio")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "(not installed)"
+class _Version(argparse.Action):
+    """``--version``: the installed package's version, read only when asked (importlib.metadata
+    costs every command's start otherwise)."""
+
+    def __init__(self, option_strings, dest, help=None) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("aqa-studio")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "(not installed)"
+        parser.exit(message=f"{parser.prog} {found}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,16 @@
 """``aqa demo``: the whole job on the embedded default — local SQLite, the bundled demo video,
 extraction, grading with the demo model, a clinician grade and the PDF report."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.progress import progress_bar
 from engine.cli.store_cmd import print_session
-from engine.store import Store
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 DEMO_SUBJECT = "DEMO-001"
 DEMO_ITEM = "arm_raise_duration"
@@ -59,6 +64,7 @@ def run(args) -> int:
     from engine.reports.key_frames import session_key_frames
     from engine.reports.pdf import write_pdf
     from engine.reports.sheet import session_report
+    from engine.store import Store
 
     if args.video is None:
         cached = (cache_dir() / "sports2d-demo.mp4").exists()

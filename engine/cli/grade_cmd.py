@@ -1,6 +1,9 @@
 """``aqa grade``, ``aqa grade-session`` and ``aqa suggest``: model proposals for recordings."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.output import print_json, print_table
 from engine.cli.person import add_person_options, person_choice
@@ -8,7 +11,9 @@ from engine.cli.progress import progress_bar
 from engine.extract.config import ExtractionConfig
 from engine.flags import MARK, proposal_flags, short_text
 from engine.people.subject import describe as describe_subject
-from engine.store import Store
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 DEVICES = ["auto", "cpu", "cuda"]
 
@@ -73,6 +78,7 @@ def describe(row: dict) -> str:
 def run_grade(args) -> int:
     from engine.errors import InputError
     from engine.grading.service import grade_recording, grade_video
+    from engine.store import Store
 
     person, handovers = person_choice(args)
     with Store() as store, progress_bar() as bar:
@@ -133,6 +139,7 @@ def _recording(store: Store, args) -> int:
 
 def run_grade_session(args) -> int:
     from engine.grading.service import grade_session
+    from engine.store import Store
 
     with Store() as store, progress_bar(f"session {args.session}") as bar:
         rows = grade_session(store, args.session, args.again, args.device, bar)
@@ -148,6 +155,7 @@ def run_grade_session(args) -> int:
 
 def run_suggest(args) -> int:
     from engine.grading.learning import suggestions
+    from engine.store import Store
 
     with Store() as store:
         rows = suggestions(store, args.protocol, args.item, args.limit)

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from engine.cli.output import print_json
-from engine.store import Store
 
 
 def register(sub) -> None:
@@ -37,6 +36,7 @@ def run_report(args) -> int:
     from engine.reports.pdf import write_pdf
     from engine.reports.sheet import session_report
     from engine.reports.tables import report_rows, write_csv
+    from engine.store import Store
 
     with Store() as store:
         report = session_report(store, args.session)
@@ -57,6 +57,7 @@ def run_report(args) -> int:
 
 def run_export(args) -> int:
     from engine.reports.export import export_deidentified
+    from engine.store import Store
 
     with Store() as store:
         done = export_deidentified(store, args.deidentified, args.key_file, args.free_text)

@@ -1,6 +1,5 @@
 """``aqa sign`` and ``aqa unlock``: e-signatures that lock a session, and voiding them."""
 
-from engine.store import Store
 from engine.store.signatures import MEANINGS
 
 
@@ -19,6 +18,7 @@ def register(sub) -> None:
 
 def run_sign(args) -> int:
     from engine.cli import read_password
+    from engine.store import Store
 
     with Store() as store:
         name = store.current_user()["name"]
@@ -32,6 +32,8 @@ def run_sign(args) -> int:
 
 
 def run_unlock(args) -> int:
+    from engine.store import Store
+
     with Store() as store:
         voided = store.unlock(args.session, args.reason)
     for sig in voided:

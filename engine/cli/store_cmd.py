@@ -1,12 +1,17 @@
 """``aqa db|subject|session|recording|rate``: the clinical record."""
 
+from __future__ import annotations
+
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.output import print_json, print_table
 from engine.errors import StoreError
 from engine.flags import MARK
-from engine.store import Store
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 
 def register(sub) -> None:
@@ -75,6 +80,8 @@ def register(sub) -> None:
 
 
 def run_db(args) -> int:
+    from engine.store import Store
+
     try:
         store = Store()
     except StoreError as exc:
@@ -128,6 +135,8 @@ def report_problems(store: Store, action: str) -> int:
 
 
 def run_subject(args) -> int:
+    from engine.store import Store
+
     with Store() as store:
         if args.action == "add":
             row = store.add_subject(args.code, args.birth_year, args.sex, args.notes)
@@ -149,6 +158,7 @@ def run_subject(args) -> int:
 
 def run_session(args) -> int:
     from engine.reports.sheet import session_report
+    from engine.store import Store
 
     with Store() as store:
         if args.action == "new":
@@ -227,6 +237,7 @@ def print_session(report) -> None:
 
 def run_recording(args) -> int:
     from engine.recordings import import_recording, relink
+    from engine.store import Store
 
     with Store() as store:
         if args.action == "relink":
@@ -282,6 +293,8 @@ def recording_rows(store: Store, session_id: int | None = None) -> list[dict]:
 
 
 def run_rate(args) -> int:
+    from engine.store import Store
+
     with Store() as store:
         row = store.rate(args.recording, args.grade, args.reason)
     print(f"recording {row['recording_id']} rated {row['grade']:g} by {row['rater']}")

@@ -1,7 +1,6 @@
 """``aqa user add|list``: local accounts (the first needs no login and must be an admin)."""
 
 from engine.cli.output import print_json, print_table
-from engine.store import Store
 from engine.store.users import ROLES
 
 
@@ -27,6 +26,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine.cli import read_password
+    from engine.store import Store
 
     with Store() as store:
         if args.action == "list":

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.special import expit
 
 from engine.errors import MissingWeightsError
 from engine.extract.pose_models import find_pose_models
@@ -82,6 +81,12 @@ class Detection:
     keypoints: np.ndarray
     score: float
 
+
+
+def expit(x: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid, without overflow for large logits (scipy.special.expit's values;
+    numpy's spares the extraction importing scipy.special)."""
+    return np.exp(-np.logaddexp(0.0, -x))
 
 def ssd_anchor_centres(
     input_size: int = DETECTOR_INPUT,

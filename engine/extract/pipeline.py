@@ -1,15 +1,17 @@
 """Extraction of one video: probe, hash, decode once, feed every frame backend, log-mel the audio.
 
-Decoding runs in a producer thread; each frame backend runs in its own thread behind a small
-bounded queue, so decoding, pose and flow overlap on the cores and memory stays flat; audio runs
-in a thread of its own. The BlazePose skeleton follows the configuration's subject: the frames of
-the same pass feed the people layer (``engine.people``: everyone detected and tracked), which
-then chooses the subject and runs the landmarks on the subject over the pass's frames, kept in
-memory (``engine.media.kept``; a video too long for that is decoded again). rgb crops around the
-person: behind a frame-fed skeleton in the same pass (each frame goes on to it with the box just
-found), on a cached skeleton's boxes, or over the kept frames on the subject's boxes once the
-people layer is done. Results are cached per backend (see ``engine.cache``); a cancelled run
-writes nothing.
+Decoding starts in a thread as soon as the video is probed (``engine.media.ahead``), while the
+models load; each frame backend runs in its own thread behind a small bounded queue, so
+decoding, pose and flow overlap on the cores and memory stays flat; audio runs in a thread of
+its own. The BlazePose skeleton follows the configuration's subject: the frames of the same pass
+feed the people layer (``engine.people``: everyone detected and tracked), which then chooses the
+subject and runs the landmarks on the subject over the pass's frames, kept in memory
+(``engine.media.kept``; a video too long for that is decoded again). rgb crops around the person
+and flow's figures inside the subject's box follow the skeleton: on a cached skeleton's boxes in
+the pass, else behind the running skeleton (``_Chase``), each frame handed on with the box just
+found — in the pass for a frame-fed skeleton, during the landmark replay for the people layer.
+Results are cached per backend (see ``engine.cache``); a cancelled run keeps no track (only the
+people found over a whole pass, when it got that far).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from engine.extract.rgb import LiveBoxes
 from engine.extract.tracks import Track
 from engine.hashing import file_sha256
 from engine.jobs import CancelToken, Progress
+from engine.media.ahead import ReadAhead
 from engine.media.decode import VideoDecoder, decode_audio
 from engine.media.kept import KeptFrames
 from engine.media.probe import probe
@@ -135,6 +138,39 @@ def extract(
     started = time.perf_counter()
     video = Path(video)
     config = config or ExtractionConfig()
+    info = probe(video)
+    ahead = _read_ahead(video, config, info)
+    try:
+        return _extract(video, config, info, ahead, started, cache, use_cache, progress, cancel)
+    finally:
+        if ahead is not None:
+            ahead.stop()
+
+
+def _read_ahead(video: Path, config: ExtractionConfig, info) -> ReadAhead | None:
+    """Decoding started while the models load, at the largest short side the frame backends'
+    options ask for (the side the pass decodes at, unless a backend chose its own); None
+    without a frame backend."""
+    frames = [m for m in config.modalities if registry.get(m.modality, m.backend).kind == "frames"]
+    if not frames:
+        return None
+    sides = [config.backend_options(m.modality).get("short_side") for m in frames]
+    side = max((s for s in sides if s), default=config.profile_spec.short_side)
+    decoder = VideoDecoder(video, fps=config.profile_spec.fps, short_side=side, info=info)
+    return ReadAhead(decoder).start()
+
+
+def _extract(
+    video: Path,
+    config: ExtractionConfig,
+    info,
+    ahead: ReadAhead | None,
+    started: float,
+    cache: Cache | None,
+    use_cache: bool,
+    progress: Progress | None,
+    cancel: CancelToken | None,
+) -> ExtractionResult:
     prof = config.profile_spec
     cancel = cancel or CancelToken()
     report = progress or (lambda fraction, stage: None)
@@ -145,13 +181,13 @@ def extract(
     used_device = (
         registry.resolve_device(requested) if gpu_capable or requested == "cuda" else "cpu"
     )
-    info = probe(video)
     report(0.0, "hash")
     sha = file_sha256(video, fresh=not use_cache)  # --no-cache trusts no remembered hash
     report(1.0, "hash")
     cache = cache or Cache()
 
     results: dict[str, ModalityResult] = {}
+    uncached: set[str] = set()  # tracks shown but not kept under their cache key
     built: list[tuple[ModalityResult, registry.BackendSpec, Any]] = []
     for modality, name in wanted:
         spec = registry.get(modality, name)
@@ -215,50 +251,47 @@ def extract(
             text_jobs.append((result, backend))
         else:
             audio_jobs.append((result, backend))
-    # rgb follows the skeleton: its boxes come from the cached track, live from the skeleton
-    # running in this pass, or from the subject's track once the people layer is done (a second
-    # pass); without a skeleton it crops the centre of the frame.
-    chained: dict[str, tuple[ModalityResult, FrameBackend, LiveBoxes]] = {}
-    after_people: list[tuple[ModalityResult, FrameBackend]] = []
+    # rgb crops and flow's figures inside the subject's boxes follow the skeleton: in this pass
+    # from a cached track, else behind the running skeleton (the chase), each frame fed with
+    # the box just found: in the pass for a frame-fed skeleton, during the landmark replay for
+    # the people layer. Without a skeleton rgb crops the centre of the frame.
     skeleton = results.get("skeleton")
     running = next((b for r, b in frame_jobs if r is skeleton), None)
+    chasing = running is not None and (running.tracks_people or running.finds_person)
+    live = LiveBoxes()
+    chase_jobs: list[tuple[ModalityResult, FrameBackend]] = []
+    subject_flows: list[tuple[ModalityResult, ModalityResult]] = []  # flow, its in-box figures
+    ready = skeleton is not None and skeleton.status == "ok" and skeleton.track is not None
     for result, spec, backend in person_crops:
-        live = None
-        if skeleton.status == "ok" and skeleton.track is not None:
+        if ready:
             backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-        elif people_job is not None or (running is not None and running.finds_person):
-            live = LiveBoxes()
+        elif chasing:
             backend.use_person_boxes(live, skeleton.cache_key)
         result.params = backend.params()
-        if cached(result, spec, backend):
-            continue
-        if people_job is not None:
-            after_people.append((result, backend))
-        elif live is not None:
-            chained["skeleton"] = (result, backend, live)
-        else:
-            frame_jobs.append((result, backend))
-    # Flow's figures inside the subject's boxes: in this pass from a cached skeleton, else over
-    # the pass's frames again once the skeleton is done.
-    boxes_later: list[tuple[ModalityResult, FrameBackend]] = []
+        if not cached(result, spec, backend):
+            (chase_jobs if chasing else frame_jobs).append((result, backend))
     for result, spec, backend in subject_figures:
-        ready = skeleton.status == "ok" and skeleton.track is not None
         backend.follow_subject(skeleton.cache_key, skeleton.track if ready else None)
         result.params = backend.params()
         if cached(result, spec, backend):
             continue
         frame_jobs.append((result, backend))
-        if skeleton.status == "pending":
-            boxes_later.append((result, backend))
+        if chasing:
+            found = ModalityResult(result.modality, "subject-box", "pending")
+            chase_jobs.append((found, backend.subject_flow_for(live)))
+            subject_flows.append((result, found))
+        elif skeleton.status == "pending":  # a skeleton that finds no boxes: figures lost
+            uncached.add(result.modality)
+    chase = _Chase(chase_jobs, live, cancel) if chase_jobs else None
 
     decode_stats: dict[str, Any] = {}
-    uncached: set[str] = set()
     decode_key = cache_key(sha, "decode", "pyav", "1", decode_params)
-    decoder = VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
-    # The people layer replays the pass's frames for the subject's landmarks, rgb for its crops,
-    # flow for its figures inside the subject's boxes.
-    replayed = people_job is not None or boxes_later
-    frames = KeptFrames(decoder) if replayed else decoder
+    if ahead is not None and (not frame_jobs or ahead.short_side != decode_side):
+        ahead.stop()  # nothing to decode, or at another size
+        ahead = None
+    decoder = ahead or VideoDecoder(video, fps=prof.fps, short_side=decode_side, info=info)
+    # The people layer replays the pass's frames for the subject's landmarks (and the chase).
+    frames = KeptFrames(decoder) if people_job is not None else decoder
     if people_job is not None:
         result, backend = people_job
 
@@ -274,6 +307,7 @@ def extract(
             use_cache=use_cache,
             progress=landmarks,
             cancel=cancel,
+            then=chase.feed if chase else None,
         )
     # The text note and the audio run in a thread of their own, alongside the frame backends.
     failures: list[BaseException] = []
@@ -302,22 +336,10 @@ def extract(
         for thread in threads:
             thread.start()
         if frame_jobs:
-            _run_frames(frames, frame_jobs, report, cancel, chained)
+            _run_frames(frames, frame_jobs, report, cancel, chase, skeleton)
             decode_stats = counts(frames)
-        inside: dict[str, tuple[ModalityResult, FrameBackend]] = {}  # flow's in-box figures
-        if skeleton is not None and skeleton.status == "ok":
-            for _, backend in after_people:
-                backend.use_person_boxes(skeleton.track, skeleton.cache_key)
-            for result, backend in boxes_later:
-                if result.status == "ok":
-                    follower = backend.subject_flow_for(skeleton.track)
-                    found = ModalityResult(result.modality, follower.name, "pending")
-                    inside[result.modality] = (found, follower)
-        if after_people or inside:
-            _run_frames(frames, after_people + list(inside.values()), report, cancel)
-        for result, _ in boxes_later:
-            found = inside.get(result.modality, (None,))[0]
-            if found is not None and found.track is not None:
+        for result, found in subject_flows:
+            if result.status == "ok" and found.status == "ok":
                 add_subject(result.track, found.track)
             elif result.status == "ok" and skeleton.status != "missing":  # lost its figures
                 uncached.add(result.modality)
@@ -347,8 +369,7 @@ def extract(
     # rgb that lost its skeleton part-way (an error), flow without its figures inside the
     # subject's boxes, are not kept under the skeleton's key.
     if skeleton and skeleton.status == "error":
-        uncached |= {r.modality for r, _, _ in chained.values()}
-        uncached |= {r.modality for r, _ in after_people}
+        uncached |= {r.modality for r, _ in chase_jobs}
     for result in results.values():
         if result.track is not None and not result.cached and _cacheable(result):
             if result.modality not in uncached:
@@ -420,8 +441,8 @@ def _run_audio(video, result, backend, report: Progress, cancel: CancelToken) ->
 class _Worker(threading.Thread):
     """Feeds frames from its queue to one backend; a failure is kept, and the queue drained.
 
-    With ``then`` (a worker and the ``LiveBoxes`` it reads), each frame goes on to that worker
-    after this backend saw it, with the box this backend (a skeleton) found in it.
+    With ``then`` (a ``_Chase``), each frame goes on to it after this backend (a skeleton) saw
+    it, with the box it found there.
     """
 
     def __init__(self, result: ModalityResult, backend: FrameBackend, cancel: CancelToken):
@@ -431,14 +452,12 @@ class _Worker(threading.Thread):
         self.done = 0
         self.busy = 0.0
         self.error: BaseException | None = None
-        self.then: tuple[_Worker, LiveBoxes] | None = None
+        self.then: _Chase | None = None
 
     def run(self) -> None:
         while True:
             frame = self.inbox.get()
             if frame is _END:
-                if self.then is not None:
-                    _put(self.then[0].inbox, _END, None)
                 return
             if self.error is None and not self.cancel.cancelled:
                 start = time.perf_counter()
@@ -450,12 +469,52 @@ class _Worker(threading.Thread):
                 self.busy += time.perf_counter() - start
                 self.done += 1
             if self.then is not None and not self.cancel.cancelled:
-                follower, boxes = self.then
-                boxes.feed(frame.time, None if self.error else self.backend.last_box())
-                _put(follower.inbox, frame, self.cancel)
+                self.then.feed(frame, None if self.error else self.backend.last_box())
 
 
-def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=None) -> None:
+class _Chase:
+    """The backends that follow the skeleton's boxes (rgb crops, flow's figures inside the
+    subject's box), each in a thread of its own: ``feed(frame, box)`` gives them every frame
+    of the pass in order, each with the box the skeleton found there (displayed pixels)."""
+
+    def __init__(self, jobs, boxes: LiveBoxes, cancel: CancelToken) -> None:
+        self.workers = [_Worker(result, backend, cancel) for result, backend in jobs]
+        self.boxes, self.cancel = boxes, cancel
+        self.last = -1  # index of the last frame fed
+        self.closed = False
+
+    def start(self, stream: StreamInfo) -> None:
+        for worker in self.workers:
+            worker.backend.start(stream)
+            worker.start()
+
+    def feed(self, frame, box) -> None:
+        self.boxes.feed(frame.time, box)
+        self.last = frame.index
+        for worker in self.workers:
+            _put(worker.inbox, frame, self.cancel)
+
+    def complete(self, frames) -> None:
+        """Feed the frames of the pass not fed yet (the skeleton failed before them), boxless."""
+        for frame in frames.frames(cancel=self.cancel):
+            if frame.index > self.last:
+                self.feed(frame, None)
+
+    def close(self) -> None:
+        """Ends the feed and waits for the backends to take the last frame."""
+        if not self.closed:
+            self.closed = True
+            for worker in self.workers:
+                _put(worker.inbox, _END, None)
+        for worker in self.workers:
+            worker.join()
+
+
+def _run_frames(
+    decoder, jobs, report: Progress, cancel: CancelToken, chase=None, skeleton=None
+) -> None:
+    """Feed every decoded frame to each of ``jobs``; ``chase`` (a ``_Chase``) follows the
+    ``skeleton`` result's backend, in this pass or while that backend finishes."""
     stream = StreamInfo(
         width=decoder.size[0],
         height=decoder.size[1],
@@ -464,17 +523,35 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
         expected_frames=decoder.expected_frames(),
     )
     fed = [_Worker(result, backend, cancel) for result, backend in jobs]
-    workers = list(fed)
     for worker in fed:
-        follow = (chained or {}).get(worker.result.modality)
-        if follow is not None:
-            follower = _Worker(follow[0], follow[1], cancel)
-            worker.then = (follower, follow[2])
-            workers.append(follower)
-    for worker in workers:
+        if chase is not None and worker.result is skeleton and not worker.backend.tracks_people:
+            worker.then = chase
         worker.backend.start(stream)
         worker.start()
     failure: list[BaseException] = []
+    try:
+        if chase is not None:
+            chase.start(stream)
+        _decode_into(decoder, fed, report, cancel, stream.expected_frames, failure)
+        if failure:
+            raise failure[0]
+        cancel.check()
+        report(1.0, "decode")
+        for worker in fed:
+            _finish_worker(worker, report)
+            if chase is not None and worker.result is skeleton:
+                if worker.result.status == "error" and worker.then is None:
+                    chase.complete(decoder)  # the replay stopped part-way
+                chase.close()
+        for worker in chase.workers if chase is not None else ():
+            _finish_worker(worker, report)
+    finally:
+        if chase is not None:
+            chase.close()
+
+
+def _decode_into(decoder, fed, report: Progress, cancel, expected: int, failure: list) -> None:
+    """Decode in a thread putting every frame into each worker's queue, until all are done."""
 
     def produce() -> None:
         try:
@@ -488,44 +565,43 @@ def _run_frames(decoder, jobs, report: Progress, cancel: CancelToken, chained=No
                 _put(worker.inbox, _END, None)
 
     producer = threading.Thread(target=produce, name="extract-decode", daemon=True)
-    expected = max(stream.expected_frames, 1)
+    expected = max(expected, 1)
     try:
         producer.start()
-        while producer.is_alive() or any(w.is_alive() for w in workers):
+        while producer.is_alive() or any(w.is_alive() for w in fed):
             report(min(decoder.stats.yielded / expected, 1.0), "decode")
-            for worker in workers:
+            for worker in fed:
                 share = worker.backend.frame_share
                 report(min(worker.done / expected, 1.0) * share, worker.result.modality)
             producer.join(timeout=0.1)
             if not producer.is_alive():
-                for worker in workers:
+                for worker in fed:
                     worker.join(timeout=0.1)
     except KeyboardInterrupt:
         cancel.cancel()
         producer.join()
-        for worker in workers:
+        for worker in fed:
             worker.join()
         raise
-    if failure:
-        raise failure[0]
-    cancel.check()
-    report(1.0, "decode")
-    for worker in workers:
-        result = worker.result
-        if worker.error is not None:
-            result.status, result.reason = "error", _sentence(worker.error)
-            continue
-        start = time.perf_counter()
-        try:
-            track = worker.backend.finish()
-        except (InputError, Cancelled):  # a bad subject choice, a cancel: the whole extraction
-            raise
-        except Exception as exc:
-            log.exception("%s backend failed at the end", result.modality)
-            result.status, result.reason = "error", _sentence(exc)
-            continue
-        _finish(result, track, cached=False, seconds=worker.busy + time.perf_counter() - start)
-        report(1.0, result.modality)
+
+
+def _finish_worker(worker: _Worker, report: Progress) -> None:
+    """The backend's track (or its failure) into the worker's result."""
+    result = worker.result
+    if worker.error is not None:
+        result.status, result.reason = "error", _sentence(worker.error)
+        return
+    start = time.perf_counter()
+    try:
+        track = worker.backend.finish()
+    except (InputError, Cancelled):  # a bad subject choice, a cancel: the whole extraction
+        raise
+    except Exception as exc:
+        log.exception("%s backend failed at the end", result.modality)
+        result.status, result.reason = "error", _sentence(exc)
+        return
+    _finish(result, track, cached=False, seconds=worker.busy + time.perf_counter() - start)
+    report(1.0, result.modality)
 
 
 def _put(inbox: queue.Queue, item, cancel: CancelToken | None) -> None:

@@ -69,17 +69,19 @@ class SkeletonBackend(FrameBackend):
         use_cache: bool = True,
         progress=None,
         cancel=None,
+        then=None,
     ) -> None:
         """From now on the fed frames go to the people layer (everyone detected and tracked) and
         ``finish`` returns the chosen subject's skeleton (landmarks on ``frames``, the
         ``engine.media.kept.KeptFrames`` whose pass feeds this backend, replayed); its ``meta``
         holds ``people`` and ``subject`` (the people layer's ``to_dict()``). ``progress``
         hears the landmark pass, the second half of the work. ``finish`` raises InputError
-        for an unknown id or a point on nobody."""
+        for an unknown id or a point on nobody. ``then(frame, box)`` hears each replayed frame
+        with the subject's box (displayed pixels) or None once its landmarks are done."""
         from engine.people.api import PeopleFinder
 
         finder = PeopleFinder(frames, self.pose, sha256, cache=cache, use_cache=use_cache)
-        self._subject = (finder, person, handovers, progress, cancel)
+        self._subject = (finder, person, handovers, progress, cancel, then)
         self.frame_share = 0.5
 
     def start(self, stream: StreamInfo) -> None:
@@ -137,7 +139,7 @@ class SkeletonBackend(FrameBackend):
     def _finish_subject(self) -> Track:
         from engine.people.api import follow
 
-        finder, person, handovers, progress, cancel = self._subject
+        finder, person, handovers, progress, cancel, then = self._subject
         found = follow(
             finder.frames,
             finder.finish(),
@@ -147,6 +149,7 @@ class SkeletonBackend(FrameBackend):
             progress=progress,
             cancel=cancel,
             cache=finder.cache,
+            then=then,
         )
         track = found.tracks["subject"]
         track.meta.update(found.to_dict())

@@ -231,11 +231,12 @@ def poses(
     sampling: dict | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    then=None,
 ) -> dict[str, Track]:
     """Skeleton tracks (COCO-17, upright video pixels) on ``people``'s sampled frames:
     ``"subject"`` follows ``subject`` (with its hand-overs); with ``everyone`` also
     ``"person-<id>"`` for every person. The subject track is "missing" with reason "no person
-    found" when nobody is in the video."""
+    found" when nobody is in the video. ``then``: see ``pose_tracks``."""
     frames = sampled_frames(video, sampling)
     pose = pose or open_pose()
     wanted = {"subject": subject.person_per_frame(people)}
@@ -250,7 +251,7 @@ def poses(
                 progress(min(1.0, (i + 1) / total), "landmarks")
             yield frame
 
-    return pose_tracks(counted(_read(frames, cancel)), people, wanted, pose, frames.scale)
+    return pose_tracks(counted(_read(frames, cancel)), people, wanted, pose, frames.scale, then)
 
 
 @dataclass(frozen=True)
@@ -277,13 +278,15 @@ def follow(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     cache: Cache | None = None,
+    then=None,
 ) -> PeopleResult:
     """Choose the subject among ``people`` (``person``: "auto", an id or "X,Y[@SECONDS]"; then
     the stored ``handovers`` [(seconds, id)] applied in order) and run the landmarks for the
     subject (and everyone with ``everyone``) on ``frames``. InputError for an unknown id or a
     point on nobody. Ids are those of the reference sampling (``engine.people.ids``): people
     found at another one are relabelled to them first — always when the user gave ids, else
-    when the reference people are cached (the window and ``aqa tracks`` find them)."""
+    when the reference people are cached (the window and ``aqa tracks`` find them). ``then``
+    hears each frame with the subject's box once its landmarks are done (``pose_tracks``)."""
     decoder = frames.decoder
     if {"fps": decoder.fps, "short_side": decoder.short_side} != SAMPLING:
         by_id = person is not None and person.strip().isdigit()
@@ -294,7 +297,7 @@ def follow(
     subject = choose_subject(people, person)
     for time_s, person_id in handovers:
         subject = hand_over(subject, people, time_s, person_id)
-    tracks = poses(frames, people, subject, everyone, pose, progress=progress, cancel=cancel)
+    tracks = poses(frames, people, subject, everyone, pose, None, progress, cancel, then)
     return PeopleResult(people, subject, tracks)
 
 

@@ -8,7 +8,7 @@ someone else is dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -55,18 +55,59 @@ def _on_person(hip: np.ndarray, people: People, row: int, k: int, scale: float) 
     return not any(np.linalg.norm(hip - centres[j]) <= 0.5 * radius[j] for j in others)
 
 
+def _landmarks(frame, row, people, wanted, followers, out, pose, scale) -> None:
+    """One sampled frame's landmarks for every wanted sequence, into ``out``'s rows."""
+    image = np.ascontiguousarray(frame.image)
+    for key, ids in wanted.items():
+        follower = followers[key]
+        person = int(ids[row])
+        if person not in people.ids:
+            follower.drop()
+            continue
+        k = people.column(person)
+        if follower.person != person:
+            follower.drop()
+            follower.person = person
+        result = None
+        if follower.roi is not None:
+            result = pose.landmarks(image, follower.roi, tracked=True)
+            if result is not None and not _on_person(result[1][0], people, row, k, scale):
+                result = None
+        if result is None:
+            follower.filter.reset()
+            if people.present[row, k]:
+                kps = people.keypoints[row, k] / scale
+                result = pose.landmarks(image, roi_from_points(kps[0], kps[1]), tracked=False)
+        if result is None:
+            follower.drop()
+            continue
+        found, aux = result
+        object_scale = 2.0 * float(np.hypot(*(aux[1] - aux[0])))
+        if object_scale > 1e-6:
+            aux = follower.filter(aux, frame.time, 1.0 / object_scale)
+        follower.roi = roi_from_points(aux[0], aux[1])
+        arrays = out[key]
+        arrays["coco17"][row] = found.coco17
+        arrays["landmarks33"][row] = found.landmarks33
+        arrays["detected"][row] = True
+        arrays["box"][row] = found.box
+
+
 def pose_tracks(
     frames: Iterable[Frame],
     people: People,
     wanted: dict[str, np.ndarray],
     pose,
     scale: float,
+    then: Callable[[Frame, tuple[float, ...] | None], None] | None = None,
 ) -> dict[str, Track]:
     """For each key of ``wanted`` ([frames] person id per sampled frame, 0 = nobody), the
     skeleton ``Track`` of that sequence of people (the format of ``SkeletonBackend``).
 
     ``frames`` are the sampled frames ``people`` was found on (matched by frame index);
-    ``scale`` maps their pixels to upright video pixels.
+    ``scale`` maps their pixels to upright video pixels. ``then(frame, box)`` hears each frame
+    once it is done, with the ``"subject"`` sequence's box (upright video pixels, as in its
+    track) or None.
     """
     rows = {int(index): r for r, index in enumerate(people.frame_index)}
     n = len(people.times)
@@ -82,42 +123,12 @@ def pose_tracks(
     followers = {key: _Follower() for key in wanted}
     for frame in frames:
         row = rows.get(frame.index)
-        if row is None:
-            continue
-        image = np.ascontiguousarray(frame.image)
-        for key, ids in wanted.items():
-            follower = followers[key]
-            person = int(ids[row])
-            if person not in people.ids:
-                follower.drop()
-                continue
-            k = people.column(person)
-            if follower.person != person:
-                follower.drop()
-                follower.person = person
-            result = None
-            if follower.roi is not None:
-                result = pose.landmarks(image, follower.roi, tracked=True)
-                if result is not None and not _on_person(result[1][0], people, row, k, scale):
-                    result = None
-            if result is None:
-                follower.filter.reset()
-                if people.present[row, k]:
-                    kps = people.keypoints[row, k] / scale
-                    result = pose.landmarks(image, roi_from_points(kps[0], kps[1]), tracked=False)
-            if result is None:
-                follower.drop()
-                continue
-            found, aux = result
-            object_scale = 2.0 * float(np.hypot(*(aux[1] - aux[0])))
-            if object_scale > 1e-6:
-                aux = follower.filter(aux, frame.time, 1.0 / object_scale)
-            follower.roi = roi_from_points(aux[0], aux[1])
-            arrays = out[key]
-            arrays["coco17"][row] = found.coco17
-            arrays["landmarks33"][row] = found.landmarks33
-            arrays["detected"][row] = True
-            arrays["box"][row] = found.box
+        if row is not None:
+            _landmarks(frame, row, people, wanted, followers, out, pose, scale)
+        if then is not None:
+            found = row is not None and "subject" in out and out["subject"]["detected"][row]
+            box = out["subject"]["box"][row] * np.float32(scale) if found else None
+            then(frame, None if box is None else tuple(float(v) for v in box))
     tracks = {}
     for key, arrays in out.items():
         arrays["coco17"][..., :2] *= scale

@@ -8,11 +8,14 @@ those choices. A session with a valid signature is locked; an admin may unlock i
 which voids its signatures (kept, marked void, in the record and on the PDF).
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 MEANINGS = ("reviewed", "approved")
 # Tables of per-recording facts that belong to a session's signed content, when they exist.
