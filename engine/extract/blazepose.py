@@ -82,11 +82,11 @@ class Detection:
     score: float
 
 
-
 def expit(x: np.ndarray) -> np.ndarray:
     """The logistic sigmoid, without overflow for large logits (scipy.special.expit's values;
     numpy's spares the extraction importing scipy.special)."""
     return np.exp(-np.logaddexp(0.0, -x))
+
 
 def ssd_anchor_centres(
     input_size: int = DETECTOR_INPUT,
