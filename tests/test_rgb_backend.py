@@ -274,6 +274,30 @@ def test_shipped_onnx_file_matches_torch(backend, clip_frames):
 
 
 @needs_weights
+def test_export_pads_inside_the_convolutions(lite0, tmp_path):
+    """The export (the shipped file's recipe) folds TensorFlow SAME padding into the
+    convolutions' own pads: no Pad node left (each cost a copy of the feature map), and the
+    same features as torch, one image or a batch."""
+    import onnx
+
+    from engine.extract.efficientnet import exported_onnx
+    from engine.extract.lite0_files import MEAN, STD
+    from engine.extract.onnx_image import OnnxImageModel, normalise
+
+    path = exported_onnx(lite0, "f" * 64, tmp_path)
+    graph = onnx.load(path).graph
+    assert not [n for n in graph.node if n.op_type == "Pad"]
+    assert sum(n.op_type == "Conv" for n in graph.node) == 49
+    crops = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    batch = normalise(crops, MEAN, STD)
+    with torch.inference_mode():
+        reference = lite0.embed(torch.from_numpy(batch)).numpy()
+    model = OnnxImageModel(path)
+    np.testing.assert_allclose(model.run(batch), reference, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.run(batch[:1]), reference[:1], rtol=1e-4, atol=1e-4)
+
+
+@needs_weights
 def test_first_use_on_the_cpu_exports_nothing_and_imports_no_torch(tmp_path):
     """In a fresh data folder the CPU rgb backend loads the shipped ONNX file: nothing is
     exported, and torch is not even imported."""

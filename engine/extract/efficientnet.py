@@ -51,6 +51,7 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
         for size, k, s in zip(x.shape[:1:-1], self.kernel_size[::-1], self.stride[::-1]):
+            size = int(size)  # the ONNX export's image size is fixed: constant pads, no shape ops
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]
         if any(pads):
@@ -186,11 +187,61 @@ def exported_onnx(
                 opset_version=17,
                 dynamo=False,
             )
+        _pads_into_convs(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _pads_into_convs(path: str) -> None:
+    """Rewrite the ONNX file at ``path`` with each zero ``Pad`` before a ``Conv`` folded into the
+    convolution's own (asymmetric) pads: the export pads in a node of its own, a copy of the
+    feature map onnxruntime does not fuse away, and about a third of the network's CPU time.
+    onnxruntime's basic (portable) optimisations turn the pads into constants first."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = path
+    ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    model = onnx.load(path)
+    graph = model.graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    for pad in [n for n in graph.node if n.op_type == "Pad"]:
+        pads = constants.get(pad.input[1])
+        value = constants.get(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else 0
+        mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
+        (conv, *others) = users.get(pad.output[0], [None])
+        if (
+            conv is None
+            or others
+            or conv.op_type != "Conv"
+            or pads is None
+            or mode != b"constant"
+            or float(value) != 0.0
+            or pads[[0, 1, 4, 5]].any()
+            or any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv.attribute)
+            or any(a.name == "pads" and any(a.ints) for a in conv.attribute)
+        ):
+            continue
+        conv.input[0] = pad.input[0]
+        kept = [a for a in conv.attribute if a.name != "pads"]
+        del conv.attribute[:]
+        conv.attribute.extend(kept)
+        conv.attribute.append(helper.make_attribute("pads", [int(v) for v in pads[[2, 3, 6, 7]]]))
+        graph.node.remove(pad)
+    used = {name for node in graph.node for name in node.input}
+    for unused in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(unused)
+    onnx.save(model, path)
 
 
 def main(argv: list[str] | None = None) -> None:
