@@ -293,3 +293,29 @@ def test_tracks_cli_one_frame(demo_video, clip_dir, pose_models, tmp_path, capsy
     assert [p["id"] for p in shown["people"]] == [1] and shown["skeleton"] == "ok"
     assert shown["subject"]["reason"] == "the only person in the video"
     assert len(out_csv.read_text().splitlines()) == 2
+
+
+def test_matching_is_scipys_assignment():
+    """``engine.people.matching.assignment`` (csgraph, without importing scipy.optimize) picks
+    pairs as cheap as linear_sum_assignment's, with refused (1e6) pairs and negative costs; the
+    real pairs it keeps are the same."""
+    from scipy.optimize import linear_sum_assignment
+
+    from engine.people.matching import assignment, groups
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        n, m = rng.integers(1, 8, 2)
+        cost = rng.normal(0, 5, (n, m))
+        cost[rng.random((n, m)) < 0.3] = 1e6
+        rows, cols = assignment(cost)
+        ref_rows, ref_cols = linear_sum_assignment(cost)
+        assert len(rows) == min(n, m) == len(set(cols.tolist()))
+        assert list(rows) == sorted(rows)
+        assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum())
+        real = {(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
+        ref = {(r, c) for r, c in zip(ref_rows, ref_cols, strict=True) if cost[r, c] < 1e6}
+        assert real == ref
+    assert assignment(np.zeros((0, 3)))[0].size == 0
+    labels = groups(5, [(0, 3), (3, 4)])
+    assert labels[0] == labels[3] == labels[4] and len({labels[1], labels[2], labels[0]}) == 3

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from engine.people.matching import assignment
 from engine.people.people import People, nearest
 
 MIN_IOU = 0.3  # mean overlap for two tracks to be the same person
@@ -45,7 +45,7 @@ def relabel(people: People, reference: People) -> People:
     if not people.ids or not reference.ids:
         return people
     scores = overlap(reference, people)
-    rows, cols = linear_sum_assignment(-scores)
+    rows, cols = assignment(-scores)
     mapping = {
         people.ids[c]: reference.ids[r] for r, c in zip(rows, cols) if scores[r, c] >= MIN_IOU
     }

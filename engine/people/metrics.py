@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from engine.people.matching import assignment
 from engine.people.people import People
 
 
@@ -27,7 +27,7 @@ def identity_scores(truth: list[dict[int, tuple]], people: People) -> dict[str, 
             inside &= (hips[:, 1] <= y1) & people.present[row]
             centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
             cost[i] = np.where(inside, np.linalg.norm(hips - centre, axis=1), 1e9)
-        for i, col in zip(*linear_sum_assignment(cost), strict=True):
+        for i, col in zip(*assignment(cost), strict=True):
             if cost[i, col] < 1e9:
                 pairs.append((ids[i], int(col), row))
     true_ids = sorted({t for frame in truth for t in frame})
@@ -36,7 +36,7 @@ def identity_scores(truth: list[dict[int, tuple]], people: People) -> dict[str, 
         counts[true_ids.index(true_id), col] += 1
     idtp = 0.0
     if counts.size:
-        r, c = linear_sum_assignment(-counts)
+        r, c = assignment(-counts)
         idtp = float(counts[r, c].sum())
     n_true = sum(len(truth[int(i)]) for i in people.frame_index if int(i) < len(truth))
     n_pred = int(people.present.sum())

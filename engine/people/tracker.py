@@ -2,8 +2,8 @@
 
 1. *Link.* Each open tracklet predicts its body box at the next sampled frame (constant
    velocity from its last two boxes); the cost of giving it a detection is the distance between
-   the centres in body radii plus the log-ratio of the sizes; ``linear_sum_assignment`` finds
-   the cheapest links, and a link costing more than ``LINK_GATE`` is refused. A tracklet not
+   the centres in body radii plus the log-ratio of the sizes; an optimal assignment
+   (``engine.people.matching``) finds the cheapest links, and a link costing more than ``LINK_GATE`` is refused. A tracklet not
    seen for ``MAX_GAP_S`` is closed; a detection left over opens a new one. When two people
    cross, the detector sees one box: a tracklet left without a box although one was within its
    gate (taken by another) closes together with that other one, and the shared box opens a
@@ -25,11 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from engine.people.detect import FramePeople
+from engine.people.matching import assignment, groups
 
 MAX_GAP_S = 0.5
 LINK_GATE = 1.0
@@ -97,7 +95,7 @@ def link(times: np.ndarray, frames: list[FramePeople]) -> list[Tracklet]:
         cost = link_costs(open_, boxes, times, times[f])
         owner: dict[int, int] = {}
         if cost.size:
-            for i, j in zip(*linear_sum_assignment(cost), strict=True):
+            for i, j in zip(*assignment(cost), strict=True):
                 if cost[i, j] < REFUSED:
                     owner[j] = i
         gated = cost < REFUSED
@@ -209,9 +207,7 @@ def stitch(
                 pairs[(i, int(j))] = cost
     successor: dict[int, int] = {}
     if pairs:
-        rows, cols = zip(*pairs, strict=True)
-        graph = coo_matrix((np.ones(len(pairs)), (rows, cols)), shape=(n, n))
-        _, group = connected_components(graph, directed=False)
+        group = groups(n, list(pairs))
         by_group: dict[int, list[tuple[int, int, float]]] = {}
         for (i, j), c in pairs.items():
             by_group.setdefault(int(group[i]), []).append((i, j, c))
@@ -221,7 +217,7 @@ def stitch(
             cost = np.full((len(members), len(members)), REFUSED)
             for i, j, c in edges:
                 cost[index[i], index[j]] = c
-            for r, c in zip(*linear_sum_assignment(cost), strict=True):
+            for r, c in zip(*assignment(cost), strict=True):
                 if cost[r, c] < REFUSED:
                     successor[int(members[r])] = int(members[c])
     firsts = set(range(n)) - set(successor.values())
