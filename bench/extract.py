@@ -211,6 +211,7 @@ def aqa_process(args: list[str], home: Path, tree: Path = ROOT) -> Process:
 
 
 COMPILED: set[Path] = set()
+PAUSE_S = 2.0  # between the whole processes timed
 
 
 def naive_process(video: Path) -> Process | None:
@@ -240,9 +241,9 @@ def bench_session(home: Path) -> str:
 def whole_processes(
     video: Path, before: Path | None = None, repeats: int = 3, naive: bool = True
 ) -> dict:
-    """Medians over ``repeats`` interleaved rounds (after one warm-up round) of whole processes,
-    among them the first use of a fresh data folder each time; ratios as the issue states its
-    targets."""
+    """Medians over ``repeats`` interleaved rounds (after one warm-up round; each round in
+    another order, a pause before each process) of whole processes, among them the first use of
+    a fresh data folder each time; ratios as the issue states its targets."""
     from engine.extract.pose_models import find_pose_models
 
     # Every data folder finds the BlazePose files where they are: nothing is fetched.
@@ -286,9 +287,13 @@ def whole_processes(
         for run in jobs.values():
             run()  # warm-up: model files exported, caches of the system warm
         runs: dict[str, list[Process]] = {name: [] for name in jobs}
-        for _ in range(repeats):
-            for name, run in jobs.items():
-                runs[name].append(run())
+        names = list(jobs)
+        for r in range(repeats):
+            # Each round in another order, after a pause: no job always follows the long naive
+            # loop (the machine runs slower for a while after it).
+            for name in names[r:] + names[:r]:
+                time.sleep(PAUSE_S)
+                runs[name].append(jobs[name]())
     out: dict[str, object] = {}
     for name, done in runs.items():
         out[f"{name}_s"] = round(statistics.median(p.wall for p in done), 2)
