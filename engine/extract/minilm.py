@@ -2,9 +2,12 @@
 
 The text modality embeds one exam note per recording; through transformers that costs about three
 seconds of imports and model set-up for a 30 ms forward pass, and even plain torch costs its
-import (seconds and a few hundred MB). This encoder needs only numpy, scipy (erf), safetensors and
-the ``tokenizers`` library (the model folder's ``tokenizer.json``), and gives transformers'
+import (seconds and a few hundred MB). This encoder needs only numpy, safetensors and the
+``tokenizers`` library (the model folder's ``tokenizer.json``), and gives transformers'
 ``last_hidden_state`` (a test compares them). One short note needs no GPU: it runs on the CPU.
+GELU's erf is the standard library's (``math.erf`` over the array: a few tens of milliseconds
+for a note, where importing scipy.special would cost a quarter of a second), and of the
+30522-word embedding table only the note's rows are read from the file.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+WORDS = "embeddings.word_embeddings.weight"
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
 
 class BertEncoder:
     """BERT's embeddings and encoder layers (post-norm, GELU), inference only, in float32."""
 
     def __init__(self, model_dir: Path) -> None:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         config = json.loads((model_dir / "config.json").read_text())
@@ -29,8 +35,12 @@ class BertEncoder:
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
+        self._file = safe_open(str(model_dir / "model.safetensors"), framework="numpy")
+        self._words = self._file.get_slice(WORDS)
         self.w = {
-            k: v.astype(np.float32) for k, v in load_file(model_dir / "model.safetensors").items()
+            k: np.asarray(self._file.get_tensor(k), np.float32)
+            for k in self._file.keys()
+            if k != WORDS
         }
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
@@ -43,8 +53,9 @@ class BertEncoder:
     def hidden(self, ids: list[int]) -> np.ndarray:
         """The last hidden state [L, hidden] of one token sequence."""
         w = self.w
+        words = np.concatenate([self._words[i : i + 1] for i in ids]).astype(np.float32)
         x = (
-            w["embeddings.word_embeddings.weight"][ids]
+            words
             + w["embeddings.position_embeddings.weight"][: len(ids)]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
@@ -54,8 +65,6 @@ class BertEncoder:
         return x.astype(np.float32)
 
     def _layer(self, x: np.ndarray, p: str) -> np.ndarray:
-        from scipy.special import erf
-
         length, width = x.shape
         size = width // self.heads
 
@@ -72,7 +81,8 @@ class BertEncoder:
             x + self._dense(context, p + "attention.output.dense"), p + "attention.output.LayerNorm"
         )
         inner = self._dense(x, p + "intermediate.dense")
-        inner = inner * np.float32(0.5) * (1 + erf(inner / np.float32(math.sqrt(2))))
+        erf = _ERF(inner / np.float32(math.sqrt(2))).astype(np.float32)
+        inner = inner * np.float32(0.5) * (1 + erf)
         return self._norm(x + self._dense(inner, p + "output.dense"), p + "output.LayerNorm")
 
     def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
