@@ -73,7 +73,8 @@ class _Version(argparse.Action):
             found = version("aqa-studio")
         except PackageNotFoundError:  # run from a source tree that was never installed
             found = "(not installed)"
-        parser.exit(message=f"{parser.prog} {found}\n")
+        print(f"{parser.prog} {found}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:
