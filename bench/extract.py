@@ -27,6 +27,7 @@ import argparse
 import compileall
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -242,7 +243,7 @@ def whole_processes(
     video: Path, before: Path | None = None, repeats: int = 3, naive: bool = True
 ) -> dict:
     """Medians over ``repeats`` interleaved rounds (after one warm-up round; each round in
-    another order, a pause before each process) of whole processes, among them the first use of
+    another, shuffled order, a pause before each process) of whole processes, among them the first use of
     a fresh data folder each time; ratios as the issue states its targets."""
     from engine.extract.pose_models import find_pose_models
 
@@ -287,11 +288,12 @@ def whole_processes(
         for run in jobs.values():
             run()  # warm-up: model files exported, caches of the system warm
         runs: dict[str, list[Process]] = {name: [] for name in jobs}
-        names = list(jobs)
         for r in range(repeats):
-            # Each round in another order, after a pause: no job always follows the long naive
-            # loop (the machine runs slower for a while after it).
-            for name in names[r:] + names[:r]:
+            # Each round in another (shuffled) order, a pause before each process: no job always
+            # follows the long naive loop (the machine runs slower for a while after it).
+            names = list(jobs)
+            random.Random(r).shuffle(names)
+            for name in names:
                 time.sleep(PAUSE_S)
                 runs[name].append(jobs[name]())
     out: dict[str, object] = {}
