@@ -213,6 +213,7 @@ def aqa_process(args: list[str], home: Path, tree: Path = ROOT) -> Process:
 
 COMPILED: set[Path] = set()
 PAUSE_S = 2.0  # between the whole processes timed
+COOLDOWN_S = 10.0  # after each round (it ends with the naive loop)
 
 
 def naive_process(video: Path) -> Process | None:
@@ -242,8 +243,8 @@ def bench_session(home: Path) -> str:
 def whole_processes(
     video: Path, before: Path | None = None, repeats: int = 3, naive: bool = True
 ) -> dict:
-    """Medians over ``repeats`` interleaved rounds (after one warm-up round; each round in
-    another, shuffled order, a pause before each process) of whole processes, among them the first use of
+    """Medians over ``repeats`` interleaved rounds (after one warm-up round; the aqa processes
+    of each round shuffled, the naive loop last, pauses between) of whole processes, among them the first use of
     a fresh data folder each time; ratios as the issue states its targets."""
     from engine.extract.pose_models import find_pose_models
 
@@ -289,13 +290,15 @@ def whole_processes(
             run()  # warm-up: model files exported, caches of the system warm
         runs: dict[str, list[Process]] = {name: [] for name in jobs}
         for r in range(repeats):
-            # Each round in another (shuffled) order, a pause before each process: no job always
-            # follows the long naive loop (the machine runs slower for a while after it).
-            names = list(jobs)
+            # The aqa processes in a shuffled order, a pause before each; the naive loop last,
+            # with a longer pause after it (the machine runs slower for a while after its 11 s
+            # of full load, and whichever process followed it paid for that).
+            names = [name for name in jobs if name != "naive_loop"]
             random.Random(r).shuffle(names)
-            for name in names:
+            for name in names + (["naive_loop"] if "naive_loop" in jobs else []):
                 time.sleep(PAUSE_S)
                 runs[name].append(jobs[name]())
+            time.sleep(COOLDOWN_S)
     out: dict[str, object] = {}
     for name, done in runs.items():
         out[f"{name}_s"] = round(statistics.median(p.wall for p in done), 2)
