@@ -4,7 +4,9 @@
                             [--long-minutes 10] [--skip-baseline] [--json]
 
 First the whole processes, as a user runs them (``whole_processes``): ``aqa extract ... --no-cache``
-in a data folder of its own (one warm-up run of each, then the runs interleaved; medians), next to
+in a data folder of its own (bytecode compiled, as an installed package has it; the environment
+this benchmark started with; one warm-up run of each, then rounds of every process in a shuffled
+order with pauses between, the naive loop last; medians), next to
 the naive loop a user would write first (cv2 + MediaPipe Pose on every frame + Farneback at a 256
 short side) run in the mediapipe venv of ``tests/mediapipe_reference.sh`` (``$AQA_MP_VENV``,
 default /tmp/aqa-mp: mediapipe pins numpy<2); the same four modalities in a fresh data folder
@@ -243,9 +245,9 @@ def bench_session(home: Path) -> str:
 def whole_processes(
     video: Path, before: Path | None = None, repeats: int = 3, naive: bool = True
 ) -> dict:
-    """Medians over ``repeats`` interleaved rounds (after one warm-up round; the aqa processes
-    of each round shuffled, the naive loop last, pauses between) of whole processes, among them the first use of
-    a fresh data folder each time; ratios as the issue states its targets."""
+    """Medians over ``repeats`` interleaved rounds of whole processes (after one warm-up round;
+    the aqa processes of each round shuffled, the naive loop last, pauses between), among them
+    the first use of a fresh data folder each time; ratios as the issue states its targets."""
     from engine.extract.pose_models import find_pose_models
 
     # Every data folder finds the BlazePose files where they are: nothing is fetched.
