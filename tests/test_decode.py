@@ -172,6 +172,8 @@ def test_read_ahead_keeps_to_its_limit_and_stops(demo_clip):
 
 def test_read_ahead_passes_on_a_decoding_error_and_a_cancel(demo_clip):
     class Failing:
+        size = (320, 180)
+
         def frames(self, cancel=None):
             yield from VideoDecoder(demo_clip, short_side=180).frames(cancel)
             raise MediaError("the file broke off")

@@ -8,8 +8,8 @@ the frame backends find their first frames ready. It stands in for the ``VideoDe
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections import deque
 from collections.abc import Iterator
 
 from engine.errors import Cancelled
@@ -17,21 +17,20 @@ from engine.jobs import CancelToken
 from engine.media.decode import Frame, VideoDecoder
 
 LIMIT_MB = 128
+_END = object()
 
 
 class ReadAhead:
-    """``decoder``'s first ``frames()`` pass, decoded in a thread from ``start()`` on; a pass
-    never started ahead, or a later one, decodes as the decoder does. ``stop()`` ends the
-    thread (a read-ahead nobody will read)."""
+    """``decoder``'s first ``frames()`` pass, decoded in a thread from ``start()`` on into a
+    bounded queue; a pass never started ahead, or a later one, decodes as the decoder does.
+    ``stop()`` ends the thread (a read-ahead nobody will read)."""
 
     def __init__(self, decoder: VideoDecoder, limit_mb: float = LIMIT_MB) -> None:
         self.decoder = decoder
-        self.limit = limit_mb * 2**20
-        self._frames: deque[Frame] = deque()
-        self._bytes = 0
-        self._done = False
-        self._error: BaseException | None = None
-        self._ready = threading.Condition()
+        width, height = decoder.size  # every frame of a pass has this size
+        self._queue: queue.Queue = queue.Queue(
+            max(1, int(limit_mb * 2**20) // (width * height * 3))
+        )
         self._stop = CancelToken()
         self._thread: threading.Thread | None = None
 
@@ -46,22 +45,24 @@ class ReadAhead:
     def _decode(self) -> None:
         try:
             for frame in self.decoder.frames(self._stop):
-                with self._ready:
-                    while self._bytes > 0 and self._bytes + frame.image.nbytes > self.limit:
-                        if self._stop.cancelled:
-                            return
-                        self._ready.wait(timeout=0.1)
-                    self._frames.append(frame)
-                    self._bytes += frame.image.nbytes
-                    self._ready.notify_all()
+                if not self._put(frame):
+                    return
         except Cancelled:
-            pass
+            return
         except BaseException as exc:  # raised in the reader's thread
-            self._error = exc
-        finally:
-            with self._ready:
-                self._done = True
-                self._ready.notify_all()
+            self._put(exc)
+            return
+        self._put(_END)
+
+    def _put(self, item) -> bool:
+        """Into the queue once there is room; False when stopped first."""
+        while not self._stop.cancelled:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def frames(self, cancel: CancelToken | None = None) -> Iterator[Frame]:
         thread, self._thread = self._thread, None
@@ -70,21 +71,19 @@ class ReadAhead:
             return
         try:
             while True:
-                with self._ready:
-                    while not self._frames and not self._done:
-                        if cancel is not None:
-                            cancel.check()
-                        self._ready.wait(timeout=0.1)
-                    if not self._frames:
-                        break
-                    frame = self._frames.popleft()
-                    self._bytes -= frame.image.nbytes
-                    self._ready.notify_all()
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    if cancel is not None:
+                        cancel.check()
+                    continue
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
                 if cancel is not None:
                     cancel.check()
-                yield frame
-            if self._error is not None:
-                raise self._error
+                yield item
         finally:
             self._halt(thread)
 
@@ -95,8 +94,6 @@ class ReadAhead:
 
     def _halt(self, thread: threading.Thread) -> None:
         self._stop.cancel()
-        with self._ready:
-            self._frames.clear()
-            self._bytes = 0
-            self._ready.notify_all()
         thread.join()
+        while not self._queue.empty():  # the frames nobody will read
+            self._queue.get_nowait()
