@@ -296,26 +296,38 @@ def test_tracks_cli_one_frame(demo_video, clip_dir, pose_models, tmp_path, capsy
 
 
 def test_matching_is_scipys_assignment():
-    """``engine.people.matching.assignment`` (csgraph, without importing scipy.optimize) picks
-    pairs as cheap as linear_sum_assignment's, with refused (1e6) pairs and negative costs; the
-    real pairs it keeps are the same."""
+    """``engine.people.matching`` (numpy only, so that extraction never imports SciPy) picks
+    pairs as cheap as linear_sum_assignment's, with refused (1e6) pairs, negative costs and
+    wide, tall and larger matrices; the real pairs it keeps are the same. Its groups are
+    connected_components' up to the labels."""
     from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
     from engine.people.matching import assignment, groups
 
     rng = np.random.default_rng(0)
-    for _ in range(2000):
-        n, m = rng.integers(1, 8, 2)
+    for trial in range(2000):
+        n, m = rng.integers(1, 8 if trial % 10 else 40, 2)
         cost = rng.normal(0, 5, (n, m))
         cost[rng.random((n, m)) < 0.3] = 1e6
+        if trial % 7 == 0:
+            cost = np.round(cost)  # ties between real pairs
         rows, cols = assignment(cost)
         ref_rows, ref_cols = linear_sum_assignment(cost)
-        assert len(rows) == min(n, m) == len(set(cols.tolist()))
+        assert len(rows) == min(n, m) == len(set(cols.tolist())) == len(set(rows.tolist()))
         assert list(rows) == sorted(rows)
         assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum())
-        real = {(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
-        ref = {(r, c) for r, c in zip(ref_rows, ref_cols, strict=True) if cost[r, c] < 1e6}
-        assert real == ref
+        if trial % 7:
+            real = {(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
+            ref = {(r, c) for r, c in zip(ref_rows, ref_cols, strict=True) if cost[r, c] < 1e6}
+            assert real == ref
     assert assignment(np.zeros((0, 3)))[0].size == 0
-    labels = groups(5, [(0, 3), (3, 4)])
-    assert labels[0] == labels[3] == labels[4] and len({labels[1], labels[2], labels[0]}) == 3
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        pairs = [tuple(int(i) for i in rng.integers(0, n, 2)) for _ in range(rng.integers(0, n))]
+        labels = groups(n, pairs)
+        graph = coo_matrix((np.ones(len(pairs)), tuple(zip(*pairs)) or ([], [])), shape=(n, n))
+        ref = connected_components(graph, directed=False)[1]
+        assert len(set(zip(labels.tolist(), ref.tolist()))) == len(set(ref.tolist()))
+        assert len(set(labels.tolist())) == len(set(ref.tolist()))
