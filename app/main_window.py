@@ -599,7 +599,8 @@ class MainWindow(QMainWindow):
 
     def person_clicked(self, x: float, y: float, seconds: float) -> Job | None:
         """A click on the video with the People overlay on: ask whether the person there becomes
-        the recording's subject; a click on nobody says so in the status line."""
+        the recording's subject (saying which stored hand-overs that replaces); a click on nobody
+        says so in the status line."""
         people = self._people_shown()
         if people is None:
             return None
@@ -608,10 +609,17 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.status_text.setText(str(exc))
             return None
+        choice = self.store.subject_choice(self.recording_id) or {}
+        dropped = "".join(
+            f"\n• person {other} from {time_s:.2f} s"
+            for time_s, other in choice.get("handovers", ())
+        )
+        if dropped:
+            dropped = f"\n\nThis replaces the hand-overs stored for it:{dropped}"
         reason, ok = QInputDialog.getText(
             self,
             "Subject of the recording",
-            f"Make person {person} the subject of this recording?\n\nReason (optional):",
+            f"Make person {person} the subject of this recording?{dropped}\n\nReason (optional):",
         )
         if not ok:
             return None

@@ -113,6 +113,7 @@ def test_click_a_person_to_make_them_the_subject(
     x0, y0, x1, y1 = box_of(window, 2, SECONDS)
     click(window, qtbot, (x0 + x1) / 2, (y0 + y1) / 2)
     assert "Make person 2 the subject of this recording?" in asked[-1]
+    assert "hand-over" not in asked[-1]  # none stored yet
     wait(qtbot, window)
     choice = store.subject_choice(rec["id"])
     assert (choice["person"], choice["chosen_by"]) == (2, "ana")
@@ -151,7 +152,15 @@ def test_click_a_person_to_make_them_the_subject(
     assert [label.format for label in labels if label] == [*swaps, "→ person 1"]
     assert "person 1 from 2.0 s" in window.grades.subject.text()
 
+    # A click now would replace that hand-over: the question says so (answered No here).
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: asked.append(a[2]) or ("", False))
+    click(window, qtbot, (x0 + x1) / 2, (y0 + y1) / 2)
+    replaced = f"This replaces the hand-overs stored for it:\n• person 1 from {choice['handovers'][0][0]:.2f} s"
+    assert replaced in asked[-1]
+    assert not window.jobs.jobs and len(store.subject_choices(rec["id"])) == 2
+
     # A signed session refuses a new choice with its one sentence.
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("", True))
     store.sign(session["id"], "reviewed", "ana-password-1")
     click(window, qtbot, (x0 + x1) / 2, (y0 + y1) / 2)
     wait(qtbot, window)
@@ -221,8 +230,9 @@ def test_a_click_on_a_turned_phone_video_is_in_upright_pixels(
 
 @pytest.mark.slow
 def test_click_a_person_on_a_real_x_server(demo_clip, pose_models, tmp_path):
-    """The real window on Xvfb: xdotool clicks the walker's box, types the reason and presses
-    Return; the choice is stored and the screenshot shows the People overlay (looked at)."""
+    """The real window on Xvfb, a hand-over stored: xdotool clicks the walker's box, types the
+    reason and presses Return; the question said the hand-over is replaced, the choice is stored
+    without it and the screenshots show the question and the People overlay (looked at)."""
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (Debian/Ubuntu: apt-get install xdotool)")
     probe = Path(__file__).with_name("gui_people_probe.py")
@@ -234,7 +244,11 @@ def test_click_a_person_on_a_real_x_server(demo_clip, pose_models, tmp_path):
     assert (report["before"], report["after"]) == (1, 2)
     choice = report["choice"]
     assert choice["person"] == 2 and choice["reason"] == "the walker is the patient"
-    assert "@2.5" in choice["how"]
+    assert "@2.5" in choice["how"] and choice["handovers"] == []
+    (question,) = report["asked"]
+    assert "Make person 2 the subject of this recording?" in question
+    assert "This replaces the hand-overs stored for it:\n• person 2 from 2.00 s" in question
     assert report["labels"] == ["person 1", "person 2 (subject)"]
     assert report["subject_text"].startswith("Subject: person 2 (set by ")
     assert (tmp_path / "people-overlay.png").stat().st_size > 50_000
+    assert (tmp_path / "question.png").stat().st_size > 50_000
