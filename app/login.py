@@ -37,9 +37,9 @@ class LoginDialog(_Form):
             self.message.setText(str(exc))
             self.password.clear()
             return
-        # The worker process opens its own store: it logs in with the same account.
+        # The worker process opens its own store: each job carries this login through the pipe
+        # to it (app.worker), never through an environment another program could read.
         use_login(name, lambda: password)
-        os.environ["AQA_USER"], os.environ["AQA_PASSWORD"] = name, password
         self.accept()
 
 

@@ -8,7 +8,8 @@ heavy imports are paid once, and the GUI process only relays progress and result
 A job is a module-level function ``func(*args, progress=..., cancel=...)`` (it must pickle).
 Progress comes back through a queue at most ten times a second per stage; cancelling sets an
 event the work's ``CancelToken`` reads between frames. ``AQA_*`` environment variables are sent
-with every job, so the worker always uses the data directory and files the GUI uses.
+with every job, so the worker always uses the data directory and files the GUI uses, and so is
+the GUI's login (user and password, through the pipe: never in an environment).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from engine.jobs import CancelToken
+from engine.store.users import forget_login, process_login, use_login
 
 _CONTEXT = multiprocessing.get_context("spawn")
 PROGRESS_INTERVAL_S = 0.1
@@ -50,7 +52,9 @@ class Worker:
                     initializer=_init_worker,
                     initargs=(self.cancel_event, self.messages),
                 )
-            return self._executor.submit(_run, func, args, kwargs, job_id, _aqa_environment())
+            return self._executor.submit(
+                _run, func, args, kwargs, job_id, _aqa_environment(), _login()
+            )
 
     def restart(self) -> None:
         """Drop a broken process; the next job starts a new one."""
@@ -104,8 +108,13 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _run(func, args, kwargs, job_id: int, environment: dict[str, str]):
+def _run(func, args, kwargs, job_id: int, environment: dict[str, str], login):
     _apply_environment(environment)
+    if login is None:
+        forget_login()
+    else:
+        name, password = login
+        use_login(name, lambda: password)
     progress = _Progress(_messages, job_id)
     return func(*args, progress=progress, cancel=CancelToken(_cancel_event), **kwargs)
 
@@ -128,6 +137,12 @@ class _Progress:
 
 def _aqa_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("AQA_")}
+
+
+def _login() -> tuple[str, str] | None:
+    """The GUI process's login as (user, password), or None."""
+    login = process_login()
+    return None if login is None else (login[0], login[1]())
 
 
 def _apply_environment(environment: dict[str, str]) -> None:

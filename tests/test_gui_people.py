@@ -71,7 +71,8 @@ def test_click_a_person_to_make_them_the_subject(
     store = window.store
     store.add_user("ana", "admin", "ana-password-1", "Ana Clinician")
     store.login("ana", "ana-password-1")
-    monkeypatch.setenv("AQA_USER", "ana")  # the worker's login, as app.login sets it
+    # the worker's login, from the environment as a script gives it
+    monkeypatch.setenv("AQA_USER", "ana")
     monkeypatch.setenv("AQA_PASSWORD", "ana-password-1")
     session, rec = session_with(store, demo_clip)
     model = skeleton_model(store, tmp_path / "mcmoe")

@@ -52,3 +52,52 @@ def test_gui_login_at_start_and_sign_session(qtbot, monkeypatch):
     from engine.store.users import forget_login
 
     forget_login()
+
+
+def login_in_worker(progress=None, cancel=None) -> tuple:
+    """(user, password) the worker process works as; whether its environment (as set and as any
+    program reading /proc sees it) holds the password. Runs in the GUI's worker."""
+    import os
+    from pathlib import Path
+
+    from engine.store.users import process_login
+
+    name, password = process_login()
+    seen = Path(f"/proc/{os.getpid()}/environ").read_bytes()
+    return name, password(), "AQA_PASSWORD" in os.environ, password().encode() in seen
+
+
+@pytest.mark.usefixtures("record")
+def test_gui_login_reaches_the_worker_outside_any_environment(qtbot, monkeypatch):
+    """The login dialog's user and password reach the worker process with each job (its stores
+    open as that user), but neither process's environment holds the password."""
+    import os
+
+    from app.login import LoginDialog
+    from app.worker import worker
+    from engine.store.users import forget_login
+
+    monkeypatch.delenv("AQA_USER")
+    monkeypatch.delenv("AQA_PASSWORD")
+    worker().stop()  # the next job starts a worker after the login, with the GUI's environment
+    try:
+        with Store() as store:
+            dialog = LoginDialog(store)
+            qtbot.addWidget(dialog)
+            dialog.name.setText("boss")
+            dialog.password.setText("boss-pw")
+            dialog.try_login()
+            assert store.user["name"] == "boss" and "AQA_PASSWORD" not in os.environ
+            found = worker().submit(login_in_worker).result(timeout=120)
+            assert found == ("boss", "boss-pw", False, False)
+            forget_login()  # logged out in the GUI: the next job carries no login
+            monkeypatch.setenv("AQA_USER", "drR")  # (a script's own environment still counts)
+            monkeypatch.setenv("AQA_PASSWORD", "boss-pw")
+            assert worker().submit(login_in_worker).result(timeout=120)[:3] == (
+                "drR",
+                "boss-pw",
+                True,
+            )
+    finally:
+        worker().stop()
+        forget_login()
