@@ -9,6 +9,19 @@ from test_record_signatures import record  # noqa: F401  (the fixture)
 from engine.store import Store
 
 
+def log_in(qtbot, store: Store, name: str, password: str):
+    """The login dialog with ``name`` and ``password`` typed in and OK pressed (it stays open
+    with the engine's sentence when they are wrong)."""
+    from app.login import LoginDialog
+
+    dialog = LoginDialog(store)
+    qtbot.addWidget(dialog)
+    dialog.name.setText(name)
+    dialog.password.setText(password)
+    dialog.try_login()
+    return dialog
+
+
 @pytest.mark.usefixtures("record")
 def test_gui_login_at_start_and_sign_session(qtbot, monkeypatch):
     """The login dialog (wrong password: the engine's sentence, then a login) and Sign session…
@@ -16,17 +29,12 @@ def test_gui_login_at_start_and_sign_session(qtbot, monkeypatch):
     from PySide6.QtWidgets import QDialog
 
     import app.sign_dialog
-    from app.login import LoginDialog
     from app.main_window import MainWindow
 
     monkeypatch.delenv("AQA_USER")
     monkeypatch.delenv("AQA_PASSWORD")
     with Store() as store:
-        dialog = LoginDialog(store)
-        qtbot.addWidget(dialog)
-        dialog.name.setText("boss")
-        dialog.password.setText("nope")
-        dialog.try_login()
+        dialog = log_in(qtbot, store, "boss", "nope")
         assert "password is wrong" in dialog.message.text() and store.user is None
         dialog.password.setText("boss-pw")
         dialog.try_login()
@@ -73,7 +81,6 @@ def test_gui_login_reaches_the_worker_outside_any_environment(qtbot, monkeypatch
     open as that user), but neither process's environment holds the password."""
     import os
 
-    from app.login import LoginDialog
     from app.worker import worker
     from engine.store.users import forget_login
 
@@ -82,11 +89,7 @@ def test_gui_login_reaches_the_worker_outside_any_environment(qtbot, monkeypatch
     worker().stop()  # the next job starts a worker after the login, with the GUI's environment
     try:
         with Store() as store:
-            dialog = LoginDialog(store)
-            qtbot.addWidget(dialog)
-            dialog.name.setText("boss")
-            dialog.password.setText("boss-pw")
-            dialog.try_login()
+            log_in(qtbot, store, "boss", "boss-pw")
             assert store.user["name"] == "boss" and "AQA_PASSWORD" not in os.environ
             found = worker().submit(login_in_worker).result(timeout=120)
             assert found == ("boss", "boss-pw", False, False)
