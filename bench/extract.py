@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import itertools
 import json
 import os
 import random
@@ -208,9 +209,13 @@ def aqa_process(args: list[str], home: Path, tree: Path = ROOT) -> Process:
         for package in ("engine", "models"):
             compileall.compile_dir(tree / package, quiet=1)
         COMPILED.add(tree)
+    return Process([sys.executable, "-c", CLI, *args], env=tree_env(tree, home), cwd=tree)
+
+
+def tree_env(tree: Path, home: Path) -> dict[str, str]:
+    """The starting environment with ``tree``'s code first on the path and ``home`` as data."""
     path = os.pathsep.join(filter(None, [str(tree), START_ENV.get("PYTHONPATH")]))
-    env = {**START_ENV, "AQA_HOME": str(home), "PYTHONPATH": path}
-    return Process([sys.executable, "-c", CLI, *args], env=env, cwd=tree)
+    return {**START_ENV, "AQA_HOME": str(home), "PYTHONPATH": path}
 
 
 COMPILED: set[Path] = set()
@@ -234,10 +239,13 @@ def bench_session(home: Path) -> str:
         "    store.add_subject('BENCH-1')\n"
         "    print(store.new_session('BENCH-1', 'cmas')['id'])\n"
     )
-    path = os.pathsep.join(filter(None, [str(ROOT), START_ENV.get("PYTHONPATH")]))
-    env = {**START_ENV, "AQA_HOME": str(home), "PYTHONPATH": path}
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=tree_env(ROOT, home),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.split()[-1]
 
@@ -277,7 +285,7 @@ def whole_processes(
             jobs["fast_default_before"] = lambda: aqa_process(
                 [*extract, "--profile", "fast"], home, tree=before
             )
-        fresh = iter(range(1000))
+        fresh = itertools.count()
 
         def first_use() -> Process:
             """The four modalities in a data folder of its own, never used before."""

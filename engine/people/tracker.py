@@ -3,14 +3,14 @@
 1. *Link.* Each open tracklet predicts its body box at the next sampled frame (constant
    velocity from its last two boxes); the cost of giving it a detection is the distance between
    the centres in body radii plus the log-ratio of the sizes; an optimal assignment
-   (``engine.people.matching``) finds the cheapest links, and a link costing more than ``LINK_GATE`` is refused. A tracklet not
-   seen for ``MAX_GAP_S`` is closed; a detection left over opens a new one. When two people
-   cross, the detector sees one box: a tracklet left without a box although one was within its
-   gate (taken by another) closes together with that other one, and the shared box opens a
-   *merged* tracklet (nobody's, dropped) that closes when it finds two boxes again or after
-   ``MERGED_MAX_S``; who is who
-   after the crossing is left to stitching, which compares motion before and colours. Only
-   the tracklets expected inside the regions searched on a frame take part in its links.
+   (``engine.people.matching``) finds the cheapest links, and a link costing more than
+   ``LINK_GATE`` is refused. A tracklet not seen for ``MAX_GAP_S`` is closed; a detection left
+   over opens a new one. When two people cross, the detector sees one box: a tracklet left
+   without a box although one was within its gate (taken by another) closes together with that
+   other one, and the shared box opens a *merged* tracklet (nobody's, dropped) that closes when
+   it finds two boxes again or after ``MERGED_MAX_S``; who is who after the crossing is left to
+   stitching, which compares motion before and colours. Only the tracklets expected inside the
+   regions searched on a frame take part in its links.
 2. *Stitch.* The whole clip is known, so a tracklet that ends is joined to one that starts
    later (within ``STITCH_S``) when the later one begins where the first was heading, at a
    similar size, in similar colours (Bhattacharyya distance of hue-saturation histograms).
