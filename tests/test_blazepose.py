@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.errors import MissingWeightsError
-from engine.extract import pose_models
+from engine.extract import blazepose, pose_models
 from engine.extract.blazepose import (
     BLAZEPOSE_TO_COCO,
     BlazePose,
@@ -180,6 +180,24 @@ def test_detector_finds_the_person_on_a_single_frame(demo_run):
     x0, y0, x1, y1 = results[45].box
     hip_centre = detections[0].keypoints[0]
     assert x0 < hip_centre[0] < x1 and y0 < hip_centre[1] < y1
+
+
+def test_threads_leave_the_outputs_alone(demo_run, pose_model_dir):
+    """The number of XNNPACK threads is kept out of the cache key: it must not change a result
+    (the landmark network runs on ``num_threads``, the detector on one)."""
+    pose, results, frame = demo_run
+    single = BlazePose(model_dir=pose_model_dir, num_threads=1)
+    roi = results[45].roi
+    np.testing.assert_array_equal(
+        pose.landmarks(frame, roi, True)[0].landmarks33,
+        single.landmarks(frame, roi, True)[0].landmarks33,
+    )
+    tensor = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)
+    expected = {k: v.copy() for k, v in pose._detector.run(tensor).items()}
+    shapes = {k: v.shape for k, v in expected.items()}
+    two = blazepose._load(pose.model_files.detector, 2, 224, shapes)
+    for key, value in two.run(tensor).items():
+        np.testing.assert_array_equal(value, expected[key])
 
 
 def test_identity_for_the_cache_key(pose_model_dir):

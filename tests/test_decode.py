@@ -10,7 +10,14 @@ import videos
 from engine.errors import Cancelled, MediaError
 from engine.jobs import CancelToken
 from engine.media.ahead import ReadAhead
-from engine.media.decode import AUDIO_RATE, VideoDecoder, decode_audio, scaled_size
+from engine.media.decode import (
+    AUDIO_RATE,
+    Scaler,
+    VideoDecoder,
+    decode_audio,
+    scaled_size,
+    to_rgb,
+)
 from engine.media.kept import KeptFrames
 
 
@@ -36,6 +43,38 @@ def test_short_side_and_fps(demo_clip):
     assert len(frames) == 30 == decoder.expected_frames()
     assert [f.index for f in frames[:3]] == [0, 3, 6]
     assert decoder.stats.decoded == 90
+
+
+@pytest.mark.parametrize("size", [(320, 180), (321, 181)])
+def test_one_scaler_per_pass_gives_what_each_frames_own_would(demo_clip, size):
+    """A pass keeps one swscale context (frame.reformat sets one up, with its threads, per
+    frame); even and odd sizes come out as each frame's own scaler gives them."""
+    import av
+    import cv2
+
+    width, height = size
+    with av.open(str(demo_clip)) as container:
+        expected = []
+        for frame in container.decode(video=0):
+            if width % 2:
+                own = frame.to_ndarray(
+                    width=width, height=height, format="rgb24", interpolation="AREA"
+                )
+            else:
+                planar = frame.reformat(
+                    width=width, height=height, format="yuv420p", interpolation="AREA"
+                )
+                own = cv2.cvtColor(planar.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+            expected.append(own)
+    scaler = Scaler(threads=1)
+    with av.open(str(demo_clip)) as container:
+        for frame, own in zip(container.decode(video=0), expected, strict=True):
+            np.testing.assert_array_equal(to_rgb(frame, width, height, scaler), own)
+    if width % 2 == 0:
+        frames = list(VideoDecoder(demo_clip, short_side=height).frames())
+        assert len(frames) == len(expected)
+        for frame, own in zip(frames, expected, strict=True):
+            np.testing.assert_array_equal(frame.image, own)
 
 
 def test_scaled_size_keeps_aspect_and_never_upscales():

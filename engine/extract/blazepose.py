@@ -308,6 +308,9 @@ class BlazePose:
 
     When the tracked region loses the person the detector runs again on the same frame (mediapipe
     waits for the next one). ``reset`` before every call gives mediapipe's static-image mode.
+    The landmark network runs on ``num_threads`` XNNPACK threads, the detector on one: it runs
+    beside decoding, where a second thread's waiting costs more CPU than it saves (the outputs do
+    not depend on the number of threads).
     """
 
     name = "blazepose"
@@ -330,7 +333,7 @@ class BlazePose:
         n = len(self._anchors)
         self._detector = _load(
             files.detector,
-            num_threads,
+            1,
             DETECTOR_INPUT,
             {"boxes": (1, n, 4 + 2 * NUM_KEYPOINTS), "scores": (1, n, 1)},
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import MediaError
-from engine.media.decode import scaled_size, upright_rgb
+from engine.media.decode import Scaler, scaled_size, upright_rgb
 from engine.media.probe import container_start, open_container, probe
 
 
@@ -33,6 +33,7 @@ class FrameReader:
         self._cache_frames = cache_frames
         self._frames = None  # the running decoder
         self._next = -1  # index the running decoder yields next
+        self._scaler = Scaler()
 
     def __len__(self) -> int:
         return len(self._pts)
@@ -102,7 +103,7 @@ class FrameReader:
         width, height = self.size
         if self.info.rotation in (90, 270):
             width, height = height, width
-        return upright_rgb(frame, width, height)
+        return upright_rgb(frame, width, height, self._scaler)
 
     def _remember(self, index: int, image: np.ndarray) -> None:
         self._cache[index] = image
