@@ -3,18 +3,19 @@
     python bench/extract.py [--video PATH] [--before TREE] [--whole-only] [--repeats 3]
                             [--long-minutes 10] [--skip-baseline] [--json]
 
-First the whole processes, as a user runs them (``whole_processes``): ``aqa extract ... --no-cache``
-in a data folder of its own (bytecode compiled, as an installed package has it; the environment
-this benchmark started with; one warm-up run of each, then rounds of every process in a shuffled
-order with pauses between, the naive loop last; medians), next to
-the naive loop a user would write first (cv2 + MediaPipe Pose on every frame + Farneback at a 256
-short side) run in the mediapipe venv of ``tests/mediapipe_reference.sh`` (``$AQA_MP_VENV``,
-default /tmp/aqa-mp: mediapipe pins numpy<2); the same four modalities in a fresh data folder
-(first use); and with ``--before TREE`` (a checkout of an older commit, e.g. one made by ``git
-worktree add``) the default fast extraction of that tree's code against this one's. Wall and
-CPU seconds of each (CPU: all threads, less sensitive to other load on the machine), ratios of
-both. Then the peak resident memory of ``aqa extract`` (four modalities) of a long video made by
-concatenating the demo's packets (no re-encoding; kept in the cache between runs).
+First the whole processes, as a user runs them (``whole_processes``): ``aqa extract ...
+--no-cache`` in a data folder of its own (bytecode compiled, as an installed package has it; the
+environment this benchmark started with; one warm-up run of each, then rounds of every process in a
+shuffled order with pauses between, the naive loop last; medians, and ratios as the median of each
+round's ratio), next to the naive loop a user would write first (cv2 + MediaPipe Pose on every
+frame + Farneback at a 256 short side) run in the mediapipe venv of
+``tests/mediapipe_reference.sh`` (``$AQA_MP_VENV``, default /tmp/aqa-mp: mediapipe pins numpy<2);
+the same four modalities in a fresh data folder (first use); and with ``--before TREE`` (a checkout
+of an older commit, e.g. one made by ``git worktree add``) the default fast extraction of that
+tree's code against this one's. Wall and CPU seconds of each (CPU: all threads, less sensitive to
+other load on the machine), ratios of both. Then the peak resident memory of ``aqa extract`` (four
+modalities) of a long video made by concatenating the demo's packets (no re-encoding; kept in the
+cache between runs).
 
 Unless ``--whole-only``, the in-process figures: decode-only frames/s (full size and at the decode
 size of each profile), each stage's frames/s on its own (skeleton, DIS, Farneback, log-mel), the
@@ -316,9 +317,13 @@ def whole_processes(
     out["fast_4_peak_rss_mb"] = round(max(p.peak_mb for p in runs["fast_4"]))
 
     def ratio(name: str, a: str, b: str) -> None:
-        """``a`` / ``b`` in wall and in CPU seconds."""
-        for unit in ("s", "cpu_s"):
-            out[f"{name}_{unit}"] = round(out[f"{a}_{unit}"] / out[f"{b}_{unit}"], 2)
+        """``a`` / ``b`` in wall and in CPU seconds: the median of each round's ratio (the two
+        ran within a minute of each other, which the machine's drift between minutes spares)."""
+        for unit, of in (("s", "wall"), ("cpu_s", "cpu")):
+            pairs = zip(runs[a], runs[b], strict=True)
+            out[f"{name}_{unit}"] = round(
+                statistics.median(getattr(x, of) / getattr(y, of) for x, y in pairs), 2
+            )
 
     if "naive_loop_s" in out:
         ratio("fast_4_speedup_over_naive", "naive_loop", "fast_4")  # target >= 4 (goal 5)
