@@ -175,7 +175,7 @@ class VideoDecoder:
             yield packet
 
 
-def upright_rgb(frame, width: int, height: int, scaler: Scaler | None = None) -> np.ndarray:
+def upright_rgb(frame, width: int, height: int, scaler: Scaler) -> np.ndarray:
     """``to_rgb`` at (width, height) in the stored orientation, then turned by the frame's
     rotation metadata (portrait phone videos come out upright)."""
     image = to_rgb(frame, width, height, scaler)
@@ -200,14 +200,13 @@ class Scaler:
         )  # fmt: skip
 
 
-def to_rgb(frame, width: int, height: int, scaler: Scaler | None = None) -> np.ndarray:
-    """The frame as RGB uint8 [height, width, 3], scaled with swscale's area filter (by
-    ``scaler``, kept between the frames of a pass, or a new one).
+def to_rgb(frame, width: int, height: int, scaler: Scaler) -> np.ndarray:
+    """The frame as RGB uint8 [height, width, 3], scaled with swscale's area filter by
+    ``scaler`` (kept between the frames of a pass).
 
     Even sizes go through 4:2:0 YUV at the output size and OpenCV's colour conversion: the same
     picture up to chroma rounding, at about half the CPU of swscale's own RGB output.
     """
-    scaler = scaler or Scaler()
     if width % 2 or height % 2:
         return scaler(frame, width, height, "rgb24").to_ndarray()
     if (width, height) == (frame.width, frame.height) and frame.format.name == "yuv420p":
