@@ -50,11 +50,13 @@ class Prepared:
 
 
 def linear_fn(
-    weight: Tensor, bias: Tensor | None, relu: bool = False
+    weight: Tensor, bias: Tensor | None, activation: str = "none"
 ) -> Callable[[Tensor], Tensor]:
-    """x -> x @ weight.T + bias (then ReLU). Built where no gradient is recorded, for a float32
-    weight of ``PACK_FROM`` elements or more on the CPU, it multiplies by a packed weight
-    (oneDNN); otherwise it is the plain product."""
+    """x -> x @ weight.T + bias, then ``activation`` ("none", "relu" or "gelu", the erf form).
+    Built where no gradient is recorded, for a float32 weight of ``PACK_FROM`` elements or more on
+    the CPU, it multiplies by a packed weight (oneDNN, the activation applied on the way out);
+    otherwise it is the plain product."""
+    act = _ACTIVATIONS[activation]
     if (
         not torch.is_grad_enabled()
         and weight.numel() >= PACK_FROM
@@ -63,11 +65,16 @@ def linear_fn(
         and _has_onednn()
     ):
         packed = torch.ops.mkldnn._reorder_linear_weight(weight)
-        attr = "relu" if relu else "none"
-        return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed, bias, attr, [], "")
-    if relu:
-        return lambda x: F.relu(F.linear(x, weight, bias))
-    return lambda x: F.linear(x, weight, bias)
+        algorithm = "none" if activation == "gelu" else ""  # gelu: the erf form
+        return lambda x: torch.ops.mkldnn._linear_pointwise(
+            x, packed, bias, activation, [], algorithm
+        )
+    if act is None:
+        return lambda x: F.linear(x, weight, bias)
+    return lambda x: act(F.linear(x, weight, bias))
+
+
+_ACTIVATIONS = {"none": None, "relu": F.relu, "gelu": F.gelu}
 
 
 def _has_onednn() -> bool:

@@ -31,8 +31,9 @@ Inference (eval, no gradient recorded) computes the same function with weights p
 (``_fold``): batch norms folded into their layers, the experts' output layers merged into the
 fusion's first layer, the fusion's output layer and the decoder's key/value projections merged
 into one query and one output layer per decoder layer, products through packed oneDNN weights
-(models.inference). It equals the released code within 1e-5 (tests); training runs the modules
-one by one.
+with their ReLU or GELU applied on the way out (models.inference), and the encoder and decoder
+layers run as plain functions of those weights (no module calls on the way). It equals the
+released code within 1e-5 (tests); training runs the modules one by one.
 """
 
 import math
@@ -168,18 +169,26 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, context: Tensor | None = None, keep: Tensor | None = None):
         """x [B, L, D] attends to context [B, S, D] (itself when None); keep [B, S] bool."""
-        b, length, dim = x.shape
-        if context is None:  # [3, B, heads, L, D/heads] views
-            q, k, v = self.qkv(x).view(b, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        else:
-            w, bias = self.qkv.weight, self.qkv.bias
-            q = F.linear(x, w[:dim], bias[:dim]).unflatten(-1, (self.heads, -1)).transpose(1, 2)
-            kv = F.linear(context, w[dim:], bias[dim:])
-            k, v = kv.view(b, -1, 2, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
         mask = None if keep is None else keep[:, None, None, :]
         p = self.dropout if self.training else 0.0
+        if context is None:
+            return self.out(self_attend(self.qkv(x), self.heads, mask, p))
+        b, length, dim = x.shape
+        w, bias = self.qkv.weight, self.qkv.bias
+        q = F.linear(x, w[:dim], bias[:dim]).unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        kv = F.linear(context, w[dim:], bias[dim:])
+        k, v = kv.view(b, -1, 2, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.out(y.transpose(1, 2).reshape(b, length, dim))
+
+
+def self_attend(qkv: Tensor, heads: int, mask: Tensor | None = None, dropout: float = 0.0):
+    """Self-attention of the packed projections ``qkv`` [B, L, 3D] (queries, keys, values; each
+    ``heads`` heads) with ``mask`` broadcasting to [B, heads, L, L]: [B, L, D]."""
+    b, length, _ = qkv.shape
+    q, k, v = qkv.view(b, length, 3, heads, -1).permute(2, 0, 3, 1, 4)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    return y.transpose(1, 2).reshape(b, length, -1)
 
 
 class FeedForward(nn.Module):
@@ -403,8 +412,8 @@ class MCMoE(Prepared, nn.Module):
     def _check(self, features: dict[str, Tensor], available: Tensor) -> Tensor:
         available = check_available(self.modalities, features, available)
         shape = None
-        for i, name in enumerate(self.modalities):
-            if not bool(available[:, i].any()):
+        for name, used in zip(self.modalities, available.any(dim=0).tolist(), strict=True):
+            if not used:
                 continue
             x = features[name]
             if x.dim() != 3 or x.shape[2] != self.input_dims[name]:
@@ -436,24 +445,36 @@ class MCMoE(Prepared, nn.Module):
         segments are left out of the batch statistics and the self-attention, and zeroed in the
         output."""
         b, m = available.shape
+        present = available.tolist()
         idx, chunks = [], []
         for i, name in enumerate(self.modalities):
-            rows = available[:, i].nonzero().squeeze(1)
-            if rows.numel():
+            rows = [r for r in range(b) if present[r][i]]
+            if rows:
                 x = features[name]
                 keep = None if seg is None else seg[rows, i]
-                chunks.append(self._project(name, x if rows.numel() == b else x[rows], keep))
-                idx.append(rows * m + i)
-        idx = torch.cat(idx)
+                chunks.append(self._project(name, x if len(rows) == b else x[rows], keep))
+                idx += [r * m + i for r in rows]
         token_keep = None if seg is None else seg.flatten(0, 1)[idx]
-        encoded = self.encoder(torch.cat(chunks), keep=token_keep)
+        encoded = self._encoder(torch.cat(chunks), token_keep)
         if token_keep is not None:
             encoded = encoded * token_keep.unsqueeze(-1).to(encoded.dtype)
-        if idx.numel() == b * m:  # every stream is there (modality-major order)
+        if len(idx) == b * m:  # every stream is there (modality-major order)
             return encoded.view(m, b, *encoded.shape[1:]).transpose(0, 1)
         out = encoded.new_zeros(b * m, *encoded.shape[1:])
         out[idx] = encoded
         return out.view(b, m, *encoded.shape[1:])
+
+    def _encoder(self, x: Tensor, keep: Tensor | None) -> Tensor:
+        """The shared encoder; in inference each layer's products use the weights of _fold."""
+        if self.training:
+            return self.encoder(x, keep=keep)
+        f = self._folded()
+        mask = None if keep is None else keep[:, None, None, :]
+        heads = self.config.heads
+        for qkv, out, norm1, fc1, fc2, norm2 in f["encoder"]:
+            x = norm1(x + out(self_attend(qkv(x), heads, mask)))
+            x = norm2(x + fc2(fc1(x)))
+        return f["encoder.norm"](x)
 
     def _project(self, name: str, x: Tensor, keep: Tensor | None) -> Tensor:
         if self.training:
@@ -497,10 +518,11 @@ class MCMoE(Prepared, nn.Module):
         the fusion's hidden layer [B, T, 2H] and the router weights."""
         f = self._folded()
         h = streams.shape[-1]
-        route = self._route(streams)  # [B, M, T, E]
-        x = F.pad(streams, (0, 0, 1, 1))
-        window = torch.cat([x[:, :, :-2], x[:, :, 1:-1], x[:, :, 2:]], dim=-1)
-        hid = F.gelu(f["conv"](window)).unflatten(-1, (-1, h // 2))  # [B, M, T, E, H/2]
+        hidden, output = f["router"]
+        route = torch.softmax(output(hidden(streams)), dim=-1)  # [B, M, T, E]
+        # [x(t-1), x(t), x(t+1)] per segment, the convolution's input window
+        window = F.pad(streams, (0, 0, 1, 1)).unfold(2, 3, 1).transpose(-1, -2).flatten(-2)
+        hid = f["conv"](window).unflatten(-1, (-1, h // 2))  # [B, M, T, E, H/2] after GELU
         # the fusion's first layer of sum_e w_e * BN2_e(fc_e(hid_e)) per stream is one linear map
         # of the weighted hidden layers [w_e * hid_e] and the weights w_e (see _fold)
         weighted = (hid * route.unsqueeze(-1)).permute(0, 2, 1, 3, 4).flatten(2)
@@ -513,18 +535,17 @@ class MCMoE(Prepared, nn.Module):
         the hidden layer itself, its projections (and the fusion's output layer) merged into the
         query and output layers (see _fold)."""
         f = self._folded()
+        b, heads = hidden.shape[0], self.config.heads
         mask = None if keep is None else keep[:, None, None, :]
-        x = f["queries"].expand(hidden.shape[0], -1, -1)
-        for i, layer in enumerate(self.decoder.layers):
+        x = f["queries"].expand(b, -1, -1)
+        for i, (qkv, out, norm1, query, output, norm2, fc1, fc2, norm3) in enumerate(f["decoder"]):
             if i:
-                x = layer.norm1(x + layer.self_attn(x))
-            query, output = f[f"decoder.{i}"]
-            q = f["query0"].expand(x.shape[0], -1, -1) if i == 0 else query(x)
-            q = q.unflatten(-1, (layer.cross_attn.heads, -1)).transpose(1, 2)
-            y = attend_tokens(q, hidden, mask)  # [B, heads, N, 2H]
-            x = layer.norm2(x + output(y.transpose(1, 2).flatten(2)))
-            x = layer.norm3(x + layer.ff(x))
-        return self.decoder.norm(x)
+                x = norm1(x + out(self_attend(qkv(x), heads)))
+            q = f["query0"].expand(b, -1, -1) if i == 0 else query(x)
+            y = attend_tokens(q.unflatten(-1, (heads, -1)).transpose(1, 2), hidden, mask)
+            x = norm2(x + output(y.transpose(1, 2).flatten(2)))  # y: [B, heads, N, 2H]
+            x = norm3(x + fc2(fc1(x)))
+        return f["decoder.norm"](x)
 
     def _folded(self) -> dict:
         """The inference weights of ``_fold``, prepared once where no gradient is recorded (see
@@ -540,12 +561,19 @@ class MCMoE(Prepared, nn.Module):
         h = self.config.hidden
         f = {}
         for name, proj in self.proj.items():
-            first = linear_fn(*_fold_bn(proj.fc1, [proj.bn1]), relu=True)
+            first = linear_fn(*_fold_bn(proj.fc1, [proj.bn1]), "relu")
             f[f"proj.{name}"] = (first, linear_fn(*_fold_bn(proj.fc2, [proj.bn2])))
         conv_w = torch.cat([ex.conv.weight for ex in self.experts])  # [E*H/2, H, 3]
         conv_w = conv_w.permute(0, 2, 1).reshape(conv_w.shape[0], 3 * h)
         conv_b = torch.cat([ex.conv.bias for ex in self.experts])
-        f["conv"] = linear_fn(*_fold_bn((conv_w, conv_b), [ex.bn1 for ex in self.experts]))
+        f["conv"] = linear_fn(*_fold_bn((conv_w, conv_b), [ex.bn1 for ex in self.experts]), "gelu")
+        f["router"] = (_linear(self.router[0], "gelu"), _linear(self.router[2]))
+        f["encoder"] = [
+            (*_attention_fns(layer.attn), _norm_fn(layer.norm1), *_feed_forward_fns(layer.ff),
+             _norm_fn(layer.norm2))
+            for layer in self.encoder.layers
+        ]  # fmt: skip
+        f["encoder.norm"] = _norm_fn(self.encoder.norm)
         # fusion fc1 of stream i's sum_e w_e (W_e hid_e + b_e) = sum_e W1_i W_e (w_e hid_e)
         # + sum_e w_e W1_i b_e: blocks W1_i W_e for the weighted hidden layers, columns W1_i b_e
         # for the weights
@@ -553,12 +581,13 @@ class MCMoE(Prepared, nn.Module):
         outputs = [_fold_bn(ex.fc, [ex.bn2]) for ex in self.experts]  # [H, H/2], [H]
         blocks = [w1_i @ w for w1_i in w1.split(h, dim=1) for w, _ in outputs]
         columns = [w1_i @ b for w1_i in w1.split(h, dim=1) for _, b in outputs]
-        f["fuse"] = linear_fn(torch.cat([*blocks, torch.stack(columns, 1)], 1), b1, relu=True)
+        f["fuse"] = linear_fn(torch.cat([*blocks, torch.stack(columns, 1)], 1), b1, "relu")
         # the decoder's memory is w2 @ r + b2 (r: the fusion's hidden layer). Head j's score
         # (wq_j x + bq_j) . (wk_j (w2 r + b2) + bk_j) / sqrt(d) is (M_j x + c_j) . r plus a term
         # the softmax ignores; its output wo_j (wv_j (w2 P_j r + b2) + bv_j) is linear in P_j r
         w2, b2 = _fold_bn(self.fusion.fc2, [self.fusion.bn2])  # [H, 2H]
-        for i, layer in enumerate(self.decoder.layers):
+        f["decoder"] = []
+        for layer in self.decoder.layers:
             attn = layer.cross_attn
             heads, scale = attn.heads, (h // attn.heads) ** -0.5
             wq, wk, wv = attn.qkv.weight.chunk(3)
@@ -569,14 +598,17 @@ class MCMoE(Prepared, nn.Module):
             value = (wv @ w2).view(heads, h // heads, -1)
             out_w = torch.einsum("ejd,jdr->ejr", attn.out.weight.view(h, heads, -1), value)
             out_b = attn.out.weight @ (wv @ b2 + bv) + attn.out.bias
-            f[f"decoder.{i}"] = (
-                linear_fn(query_w.flatten(0, 1) * scale, query_b.flatten() * scale),
-                linear_fn(out_w.flatten(1), out_b),
-            )
+            query = linear_fn(query_w.flatten(0, 1) * scale, query_b.flatten() * scale)
+            f["decoder"].append(
+                (*_attention_fns(layer.self_attn), _norm_fn(layer.norm1), query,
+                 linear_fn(out_w.flatten(1), out_b), _norm_fn(layer.norm2),
+                 *_feed_forward_fns(layer.ff), _norm_fn(layer.norm3))
+            )  # fmt: skip
+        f["decoder.norm"] = _norm_fn(self.decoder.norm)
         first = self.decoder.layers[0]
         queries = (self.prototypes + self.prototype_pos)[None]
         f["queries"] = first.norm1(queries + first.self_attn(queries))
-        f["query0"] = f["decoder.0"][0](f["queries"])
+        f["query0"] = f["decoder"][0][3](f["queries"])
         return f
 
     def _mix_each(
@@ -672,6 +704,26 @@ class MCMoE(Prepared, nn.Module):
         d = asdict(self.config)
         d["modalities"] = list(d["modalities"])
         return d
+
+
+def _linear(layer: nn.Linear, activation: str = "none"):
+    return linear_fn(layer.weight, layer.bias, activation)
+
+
+def _attention_fns(attn: Attention) -> tuple:
+    """The packed q/k/v and output products of ``attn`` (inference)."""
+    return _linear(attn.qkv), _linear(attn.out)
+
+
+def _feed_forward_fns(ff: FeedForward) -> tuple:
+    """The feed-forward's two products, the ReLU applied by the first (inference)."""
+    return _linear(ff.fc1, "relu"), _linear(ff.fc2)
+
+
+def _norm_fn(norm: nn.LayerNorm):
+    """``norm`` as a plain function (inference: no module call on the way)."""
+    shape, weight, bias, eps = norm.normalized_shape, norm.weight, norm.bias, norm.eps
+    return lambda x: torch.layer_norm(x, shape, weight, bias, eps)
 
 
 def _route_weights(route: Tensor, fused_keep: Tensor | None) -> Tensor:

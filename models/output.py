@@ -33,8 +33,8 @@ def check_available(modalities, features: dict, available):
         raise ValueError(f"available must be [B, {len(modalities)}] (one per modality).")
     if not bool(available.any(dim=1).all()):
         raise ValueError("Every sample needs at least one available modality.")
-    for i, name in enumerate(modalities):
-        if bool(available[:, i].any()) and name not in features:
+    for name, used in zip(modalities, available.any(dim=0).tolist(), strict=True):
+        if used and name not in features:
             raise ValueError(f"Modality {name!r} is marked available but has no features.")
     return available
 

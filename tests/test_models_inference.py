@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import models
 from models.dualalign import example_inputs
-from models.inference import Linear
+from models.inference import Linear, linear_fn
 
 SHIPPED = Path(__file__).resolve().parents[1] / "resources" / "models"
 
@@ -56,6 +56,31 @@ def test_shipped_mcmoe_checkpoint_grades_as_its_layers_one_by_one(item):
     assert slow.score.std() > 1e-3  # the samples differ: the comparison can fail
 
 
+def test_packed_mcmoe_of_the_paper_size_grades_as_its_layers_one_by_one():
+    """At the released size every product is packed (oneDNN), with its activation fused."""
+    torch.manual_seed(0)
+    model = models.build("mcmoe", "fs1000").eval()
+    with torch.no_grad():  # trained-looking batch norms and layer norms
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.normal_(0, 0.3)
+                module.running_var.uniform_(0.5, 1.5)
+            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)):
+                module.weight.normal_(1, 0.2)
+                module.bias.normal_(0, 0.2)
+    feats, available, valid = inputs(model, segments=24)
+    with torch.inference_mode():
+        fast = model(feats, available, valid=valid)
+        whole = model(feats, torch.ones_like(available))  # every stream, no mask
+    slow = layer_by_layer(model, feats, available, valid)
+    slow_whole = layer_by_layer(model, feats, torch.ones_like(available), None)
+    assert (fast.score - slow.score).abs().max() < 1e-5
+    assert (fast.grade_probs - slow.grade_probs).abs().max() < 1e-5
+    assert (whole.grade_probs - slow_whole.grade_probs).abs().max() < 1e-5
+    assert (fast.modality_weights - slow.modality_weights).abs().max() < 1e-6
+    assert slow.grade_probs.std() > 1e-3 and (slow.score - slow_whole.score).abs().max() > 1e-4
+
+
 def test_copies_of_a_model_that_graded_are_independent_and_equal():
     model = models.build("mcmoe", "small", hidden=32).eval()
     feats, available, valid = inputs(model)
@@ -84,6 +109,19 @@ def test_packed_linear_equals_the_plain_product_and_trains_as_nn_linear():
     layer.train()
     layer(x).square().sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("activation", "fn"), [("relu", F.relu), ("gelu", F.gelu)])
+def test_activation_applied_by_the_packed_product_equals_the_plain_one(activation, fn):
+    torch.manual_seed(0)
+    weight, bias = torch.randn(384, 256) * 0.1, torch.randn(384)  # large enough to be packed
+    x = torch.randn(3, 9, 256)
+    with torch.inference_mode():
+        fused = linear_fn(weight, bias, activation)(x)
+    plain = F.linear(x, weight, bias)
+    expected = fn(plain)
+    assert (fused - expected).abs().max() < 1e-5
+    assert (expected - plain).abs().max() > 0.1  # the activation changes the outputs
 
 
 def test_dualalign_mm_jdm_at_batch_one_is_unchanged_by_unprojected_attention():
