@@ -557,7 +557,8 @@ class MCMoE(Prepared, nn.Module):
         it; the experts' k=3 convolutions as one linear map of [x(t-1), x(t), x(t+1)]; the
         experts' output layers merged into the fusion's first layer; the fusion's output layer
         and the cross-attentions' projections into one query and one output layer per decoder
-        layer; decoder layer 0 up to its cross-attention query (input independent)."""
+        layer; decoder layer 0 up to its cross-attention query (input independent); the other
+        products and layer norms of the encoder and decoder layers as plain functions."""
         h = self.config.hidden
         f = {}
         for name, proj in self.proj.items():
@@ -608,7 +609,8 @@ class MCMoE(Prepared, nn.Module):
         first = self.decoder.layers[0]
         queries = (self.prototypes + self.prototype_pos)[None]
         f["queries"] = first.norm1(queries + first.self_attn(queries))
-        f["query0"] = f["decoder"][0][3](f["queries"])
+        _, _, _, query, *_ = f["decoder"][0]
+        f["query0"] = query(f["queries"])
         return f
 
     def _mix_each(
