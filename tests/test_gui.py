@@ -380,7 +380,9 @@ def test_missing_weight_file_is_a_dialog_and_the_rest_is_extracted(
     assert "motion" in window.timeline.plots and "angle (°)" not in window.timeline.plots
 
 
-def test_pdf_report_is_written_by_the_worker(window, qtbot, demo_clip, pose_models, tmp_path):
+def test_pdf_report_is_written_by_the_worker(
+    window, qtbot, demo_clip, pose_models, tmp_path, dialogs
+):
     """File > Export > Session report: the PDF and its key frame (decoded from the video) are
     made in the worker process while the window stays live (they ran on the GUI thread)."""
     import subprocess
@@ -397,8 +399,12 @@ def test_pdf_report_is_written_by_the_worker(window, qtbot, demo_clip, pose_mode
     job = window.export_pdf()
     assert job is not None, "the report was written on the GUI thread"
     assert not target.exists()
-    with qtbot.waitSignal(job.signals.finished, timeout=300_000):
-        pass
+    ended = []  # how the job ended: a failure says why instead of waiting out the timeout
+    job.signals.finished.connect(lambda _: ended.append("finished"))
+    job.signals.failed.connect(lambda message: ended.append(f"failed: {message}"))
+    job.signals.cancelled.connect(lambda: ended.append("cancelled"))
+    qtbot.waitUntil(lambda: bool(ended), timeout=300_000)
+    assert ended == ["finished"], (ended, dialogs)
     assert window.status_text.text() == f"Report written: {target}"
     images = subprocess.run(["pdfimages", "-list", str(target)], capture_output=True, text=True)
     assert len(images.stdout.strip().splitlines()) >= 3  # header, rule, the key frame
