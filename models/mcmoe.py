@@ -606,10 +606,9 @@ class MCMoE(Prepared, nn.Module):
                  *_feed_forward_fns(layer.ff), _norm_fn(layer.norm3))
             )  # fmt: skip
         f["decoder.norm"] = _norm_fn(self.decoder.norm)
-        first = self.decoder.layers[0]
+        qkv, out, norm1, query, *_ = f["decoder"][0]
         queries = (self.prototypes + self.prototype_pos)[None]
-        f["queries"] = first.norm1(queries + first.self_attn(queries))
-        _, _, _, query, *_ = f["decoder"][0]
+        f["queries"] = norm1(queries + out(self_attend(qkv(queries), self.config.heads)))
         f["query0"] = query(f["queries"])
         return f
 
