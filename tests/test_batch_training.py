@@ -2,11 +2,13 @@
 same optimiser steps as one process on the same global batches."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+import models
 from engine.cli import main
 from engine.synthetic import SyntheticSpec, generate
 from engine.training import distributed
@@ -65,6 +67,44 @@ def test_two_processes_take_the_steps_of_one(tmp_path):
     assert moved > 100 * TOLERANCE  # training changed the weights
 
 
+def train_mcmoe_validated(out: str, epochs: int, patience: int) -> int:
+    """Train MCMoE (BatchNorm, validation with early stopping) in this process; each process
+    writes its network, the epochs it ran and its validation SRCCs next to ``out``."""
+    distributed.join("cpu")
+    torch.manual_seed(0)
+    rows = data()
+    net = models.build("mcmoe", "small", modalities=tuple(DIMS), input_dims=DIMS)
+    config = TrainConfig(epochs=epochs, batch_size=8, lr=1e-3, seed=0, patience=patience,
+                         device="cpu")  # fmt: skip
+    cut = len(rows) - 12
+    result = train_model(net, rows.subset(range(cut)), config, rows.subset(range(cut, len(rows))))
+    rank = distributed.rank()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, f"{out}.{rank}")
+    summary = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+               "val_srcc": [e.val_srcc for e in result.history]}  # fmt: skip
+    Path(f"{out}.{rank}.json").write_text(json.dumps(summary))
+    distributed.leave()
+    return 0
+
+
+@pytest.mark.slow
+def test_processes_keep_one_network_and_stop_together(tmp_path):
+    """Each process's BatchNorm follows its own rows: their running statistics are averaged
+    after every epoch and the first process validates for all. Before, each process validated
+    its own statistics, so one could stop early while the other waited for it (the run failed)
+    and each kept another "best" epoch."""
+    out = str(tmp_path / "net")
+    assert distributed.launch(train_mcmoe_validated, (out, 12, 3), 2) == 0
+    first, second = load_file(f"{out}.0"), load_file(f"{out}.1")
+    for key in first:  # the same network: weights and running statistics
+        assert torch.equal(first[key], second[key]), key
+    runs = [json.loads(Path(f"{out}.{r}.json").read_text()) for r in (0, 1)]
+    assert runs[0] == runs[1]
+    assert runs[0]["epochs_run"] < 12  # patience stopped it, in both processes at once
+    stats = [k for k in first if k.endswith("running_mean")]
+    assert stats and any(float(first[k].abs().max()) > 0 for k in stats)
+
+
 @pytest.mark.slow
 def test_aqa_train_nproc_2(tmp_path, capfd):
     source = data()
@@ -72,11 +112,13 @@ def test_aqa_train_nproc_2(tmp_path, capfd):
     write_dataset(tmp_path / "data", source.spec, rows)
     out = tmp_path / "model"
     args = ["train", "--data", str(tmp_path / "data"), "--model", "mcmoe", "--preset", "small"]
-    assert main([*args, "--out", str(out), "--epochs", "2", "--nproc", "2", "--json"]) == 0
+    run = ["--out", str(out), "--epochs", "3", "--patience", "1", "--nproc", "2", "--json"]
+    assert main([*args, *run]) == 0
     printed = capfd.readouterr().out
     assert printed.count('"model_dir"') == 1  # one process reports and saves
-    card = json.loads((out / "card.json").read_text())
-    assert card["extras"]["training"]["processes"] == 2
+    training = json.loads((out / "card.json").read_text())["extras"]["training"]
+    assert training["processes"] == 2 and training["patience"] == 1
+    assert 1 <= training["best_epoch"] <= training["epochs_run"] <= 3
     assert main([*args, "--out", str(out), "--nproc", "0"]) == 2
 
 

@@ -6,7 +6,9 @@ and after the backward pass the gradients are averaged over the processes, each 
 share of the batch, so every process takes the same optimiser step. For networks whose loss is a
 mean over the rows (the late-fusion baseline) this is the single-process step on the same batch,
 up to the order of float sums; batch-coupled parts (MCMoE's BatchNorm statistics and hardest-
-triplet mining, DualAlign's contrast) see each process's rows only, as in PyTorch's DDP.
+triplet mining, DualAlign's contrast) see each process's rows only, as in PyTorch's DDP. After
+each epoch the processes' running BatchNorm statistics are averaged, and the first process
+validates for all: every process keeps the same network and stops at the same epoch.
 
 The processes find each other through torchrun's variables (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``): ``torchrun --nproc-per-node N -m ...`` works
@@ -172,3 +174,38 @@ def average_gradients(model, loss: Any, weight: float) -> float:
         if count == 0:
             p.grad = None
     return float(flat[-1])
+
+
+def average_running_statistics(model) -> None:
+    """Average the running statistics of normalisation layers (BatchNorm's mean and variance)
+    over the processes. Each process's running mean follows its own rows' batch means; with
+    shards of one size their average is the running mean of the whole batches. The averaged
+    variance leaves out the spread between the shards' means."""
+    import torch
+    import torch.distributed as dist
+
+    stats = [
+        tensor
+        for module in model.modules()
+        for tensor in (getattr(module, "running_mean", None), getattr(module, "running_var", None))
+        if isinstance(tensor, torch.Tensor)
+    ]
+    if not stats:
+        return
+    flat = torch.cat([t.reshape(-1) for t in stats])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for tensor in stats:
+        tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
+        offset += tensor.numel()
+
+
+def from_first(values: list[float], device) -> list[float]:
+    """The first process's ``values`` (the same number in every process), in every process."""
+    import torch
+    import torch.distributed as dist
+
+    shared = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(shared, src=0)
+    return shared.tolist()

@@ -126,6 +126,18 @@ def train_step(
     return value
 
 
+def validate(model, data: FeatureDataset, lengths, device: str, parts: int) -> tuple[float, float]:
+    """SRCC and MSE on ``data``; in data-parallel training the first process's, shared with
+    the others so that all of them keep the same epoch and stop together."""
+    metrics = [math.nan, math.nan]
+    if distributed.is_main():
+        scores, truth = predict(model, data, lengths, device=device)[:2]
+        metrics = [srcc(scores, truth), mse(scores, truth)]
+    if parts > 1:
+        metrics = distributed.from_first(metrics, device)
+    return metrics[0], metrics[1]
+
+
 def total_loss(losses: dict, who: str):
     """The training loss: the network's ``total`` where it reports one, else the sum of terms."""
     if not losses:
@@ -208,9 +220,10 @@ def train_model(
         if scheduler is not None:
             scheduler.step()
         entry = EpochLog(epoch + 1, float(np.mean(losses)) if losses else math.nan, lr)
+        if parts > 1:
+            distributed.average_running_statistics(model)
         if val_data is not None and len(val_data):
-            scores, truth = predict(model, val_data, lengths, device=device)[:2]
-            entry.val_srcc, entry.val_mse = srcc(scores, truth), mse(scores, truth)
+            entry.val_srcc, entry.val_mse = validate(model, val_data, lengths, device, parts)
             key = (_finite(entry.val_srcc, -2.0), -entry.val_mse)
             if best_key is None or key > best_key:
                 best_key, best_epoch, stale = key, epoch + 1, 0
