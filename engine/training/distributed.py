@@ -153,7 +153,6 @@ def average_gradients(model, loss: Any, weight: float) -> float:
     share of the batch; 0 with ``loss`` None for a process without rows) and return the loss
     summed the same way. A parameter no process computed a gradient for keeps none."""
     import torch
-    import torch.distributed as dist
 
     params = [p for p in model.parameters() if p.requires_grad]
     grads = [
@@ -163,17 +162,10 @@ def average_gradients(model, loss: Any, weight: float) -> float:
     device = params[0].device
     value = float(loss.detach()) * weight if loss is not None else 0.0
     tail = torch.tensor([*seen, value], device=device, dtype=grads[0].dtype)
-    flat = torch.cat([g.reshape(-1) for g in grads] + [tail])
-    dist.all_reduce(flat)
-    offset = 0
-    for p in params:
-        size = p.numel()
-        p.grad = flat[offset : offset + size].view_as(p).clone()
-        offset += size
-    for p, count in zip(params, flat[offset : offset + len(params)].tolist()):
-        if count == 0:
-            p.grad = None
-    return float(flat[-1])
+    *summed, tail = _summed([*grads, tail])
+    for p, grad, count in zip(params, summed, tail[:-1].tolist(), strict=True):
+        p.grad = grad.clone() if count else None
+    return float(tail[-1])
 
 
 def average_running_statistics(model) -> None:
@@ -192,13 +184,19 @@ def average_running_statistics(model) -> None:
     ]
     if not stats:
         return
-    flat = torch.cat([t.reshape(-1) for t in stats])
+    for tensor, total in zip(stats, _summed(stats), strict=True):
+        tensor.copy_(total / dist.get_world_size())
+
+
+def _summed(tensors: list) -> list:
+    """Each of ``tensors`` summed over the processes (one all-reduce for all of them)."""
+    import torch
+    import torch.distributed as dist
+
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    offset = 0
-    for tensor in stats:
-        tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
-        offset += tensor.numel()
+    parts = flat.split([t.numel() for t in tensors])
+    return [part.view_as(t) for part, t in zip(parts, tensors, strict=True)]
 
 
 def from_first(values: list[float], device) -> list[float]:
