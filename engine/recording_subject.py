@@ -112,6 +112,22 @@ def for_recording(
     return followed(store, recording_id)
 
 
+def recorded_extraction(store: Store, recording_id: int):
+    """The ``ExtractionConfig`` of the recording's latest proposal (its features are then found
+    cached), else the default one for the modalities extracted before (the skeleton when none
+    was)."""
+    from engine.extract.config import ExtractionConfig
+
+    latest = store.latest_assessment(recording_id)
+    if latest is not None and "extraction" in latest["details"]:
+        return ExtractionConfig.from_dict(latest["details"]["extraction"])
+    done = store.db.execute(
+        "select distinct modality from extractions where recording_id = ? and status = 'ok'",
+        [recording_id],
+    )
+    return ExtractionConfig.parse([row[0] for row in done] or ["skeleton"])
+
+
 def extract_again(
     store: Store,
     recording_id: int,
@@ -124,20 +140,11 @@ def extract_again(
     were extracted; the extraction is recorded. The ``ExtractionResult``, or None when nothing
     that depends on the subject was extracted before."""
     from engine.extract.attach import attach
-    from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
     from engine.store.choices import SUBJECT_MODALITIES
 
     recording = store.recording(recording_id)
-    latest = store.latest_assessment(recording_id)
-    if latest is not None and "extraction" in latest["details"]:
-        config = ExtractionConfig.from_dict(latest["details"]["extraction"])
-    else:
-        done = store.db.execute(
-            "select distinct modality from extractions where recording_id = ? and status = 'ok'",
-            [recording_id],
-        )
-        config = ExtractionConfig.parse([row[0] for row in done] or ["skeleton"])
+    config = recorded_extraction(store, recording_id)
     wanted = [m for m in config.names if m in SUBJECT_MODALITIES]
     if not wanted:
         return None

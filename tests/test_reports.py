@@ -113,6 +113,36 @@ def test_pdf_of_the_demo_video_reads_at_one_look(capsys, demo_clip, pose_models,
     assert re.search(axis, _pdf_text(pdf, layout=True), re.M)  # the grade axis, 0-4
 
 
+def test_report_pictures_the_recorded_skeleton_without_extracting_again(
+    capsys, demo_clip, pose_models, aqa_home
+):
+    """``aqa demo`` extracts at the demo model's ``fast`` profile (10 frames a second); the PDF's
+    key frame is drawn from that recorded skeleton, read from the cache: no new extraction (it
+    ran a full-profile one, with its own people search, for the picture alone). With the cache
+    cleared it is extracted again as the proposal was, at the same cache key."""
+    from engine.cache import Cache
+    from engine.reports.key_frames import session_key_frames
+
+    assert main(["demo", "--video", str(demo_clip)]) == 0
+    assert main(["report", "1", "--pdf", str(aqa_home / "again.pdf")]) == 0
+    assert "PDF report written" in capsys.readouterr().out
+    with Store() as store:
+        (recorded,) = store.db.execute(
+            "select cache_key from extractions where modality = 'skeleton'"
+        ).fetchone()
+        skeletons = [f.stem for f in (aqa_home / "cache").rglob("*.npz")
+                     if "a_coco17" in np.load(f).files]  # fmt: skip
+        assert skeletons == [recorded]  # neither the demo's report nor this one extracted again
+        frame = session_key_frames(store, 1)["arm_raise_duration"]
+        times = np.load(Cache().path(recorded))["times"]
+        assert len(times) == 30  # 3 s at the fast profile's 10 frames a second
+        assert frame.time_s in times.tolist() and frame.recording_id == 1
+        Cache().path(recorded).unlink()
+        again = session_key_frames(store, 1)["arm_raise_duration"]
+    assert Cache().path(recorded).is_file()  # the same extraction, at the same key
+    assert again.time_s == frame.time_s and np.array_equal(again.image, frame.image)
+
+
 def test_long_report_pages_never_split_a_block(rated_session, tmp_path):
     """Every item proposed and pictured: two pages, numbered, each key-frame row whole."""
     if shutil.which("pdftotext") is None:

@@ -36,24 +36,47 @@ def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 4
 
 
 def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
-    """Item id -> key frame of the item's first extracted recording whose skeleton is cached,
-    of the subject chosen for the recording."""
-    from engine.extract.config import ExtractionConfig
-    from engine.extract.pipeline import extract
-    from engine.recording_subject import followed
+    """Item id -> key frame of the item's first extracted recording that has a skeleton: the
+    one its latest extraction recorded (reviewed and graded, following the subject in force)."""
+    from engine.recordings import checked_path
 
     frames = {}
     for rec in store.recordings(session_id):
         if rec["item"] in frames or not store.recording_status(rec["id"])["extracted"]:
             continue
         try:
-            config = ExtractionConfig.parse("skeleton").following(*followed(store, rec["id"]))
-            result = extract(rec["path"], config)
+            video = checked_path(store, rec["id"])
+            track = recorded_skeleton(store, rec["id"], video)
         except AqaError:
-            continue  # the video moved or broke since: the report goes on without its picture
-        track = result.track("skeleton")
+            continue  # the video moved or changed since: the report goes on without its picture
         if track is not None and track.ok:
-            frame = key_frame(Path(rec["path"]), track["coco17"], track.times)
+            frame = key_frame(video, track["coco17"], track.times)
             frame.recording_id = rec["id"]
             frames[rec["item"]] = frame
     return frames
+
+
+def recorded_skeleton(store: Store, recording_id: int, video: Path):
+    """The skeleton ``Track`` of the recording's latest extraction, read from the cache; when
+    the cache has lost it, ``video`` extracted again as the latest proposal did
+    (``recorded_extraction``) following the subject in force. None when it has none."""
+    from engine.cache import Cache
+    from engine.extract.config import ExtractionConfig
+    from engine.extract.pipeline import extract
+    from engine.extract.tracks import Track
+    from engine.recording_subject import followed, recorded_extraction
+
+    row = store.db.execute(
+        "select cache_key from extractions where recording_id = ? and modality = 'skeleton' "
+        "and status = 'ok' order by id desc limit 1",
+        [recording_id],
+    ).fetchone()
+    if row is None:
+        return None
+    track = Cache().load(row[0], Track.read) if row[0] else None
+    if track is not None:
+        return track
+    config = recorded_extraction(store, recording_id).only(["skeleton"])
+    if not config.names:
+        config = ExtractionConfig.parse("skeleton")
+    return extract(video, config.following(*followed(store, recording_id))).track("skeleton")
