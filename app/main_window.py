@@ -497,15 +497,25 @@ class MainWindow(QMainWindow):
                 lambda: write_csv(report_rows(session_report(self.store, session_id)), target)
             )
 
-    def export_overlay(self) -> None:
+    def export_overlay(self) -> Job | None:
+        """Write the recording's overlay video in the worker, following its subject."""
         if self.recording_id is None:
             show_error(self, "Select a recording to export.")
-            return
+            return None
         target = self._save_name("Overlay video", "MP4 video (*.mp4)")
         if target is None:
-            return
-        video = self.store.recording(self.recording_id)["path"]
-        self.submit(Job("Exporting the overlay video", work.render_overlay, video, target))
+            return None
+        job = Job(
+            "Exporting the overlay video",
+            work.render_overlay,
+            self.store.path,
+            self.recording_id,
+            target,
+        )
+        job.signals.finished.connect(
+            lambda path: self.status_text.setText(f"Overlay video written: {path}")
+        )
+        return self.submit(job)
 
     def export_plots(self) -> None:
         target = self._save_name("Timeline plots", "PNG image (*.png)")

@@ -160,11 +160,19 @@ def write_report(db_path: Path, session_id: int, target: Path, progress, cancel)
         return write_pdf(session_report(store, session_id), target, frames)
 
 
-def render_overlay(video: str, target: Path, progress, cancel) -> Path:
-    """Write the overlay video of a recording."""
+def render_overlay(db_path: Path, recording_id: int, target: Path, progress, cancel) -> Path:
+    """Write the overlay video of a stored recording, its skeleton following the recording's
+    subject choice (person and hand-overs)."""
+    from engine.recording_subject import followed
+    from engine.recordings import checked_path
     from engine.render import render
+    from engine.store import Store
 
-    return render(video, target, progress=progress, cancel=cancel)
+    with Store(db_path) as store:
+        video = checked_path(store, recording_id)
+        person, handovers = followed(store, recording_id)
+    return render(video, target, progress=progress, cancel=cancel, person=person,
+                  handovers=handovers)  # fmt: skip
 
 
 def find_devices(progress, cancel) -> list[str]:

@@ -229,6 +229,42 @@ def test_a_click_on_a_turned_phone_video_is_in_upright_pixels(
     assert abs(px - x) < 2 and abs(py - y) < 2
 
 
+def test_overlay_video_follows_the_recordings_subject(
+    window,  # noqa: F811
+    qtbot,
+    demo_clip,
+    pose_models,
+    tmp_path,
+    dialogs,  # noqa: F811
+):
+    """File > Export > Overlay video of a recording whose subject is the walker (person 2): the
+    video written in the worker draws the walker's skeleton, as ``render(person="2")`` does, not
+    the automatic subject's (the export ignored the recording's choice and drew person 1)."""
+    import av
+
+    from engine.recording_subject import choose
+    from engine.render import render
+
+    def frames(path: Path) -> np.ndarray:
+        with av.open(str(path)) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+    session, rec = session_with(window.store, demo_clip)
+    assert choose(window.store, rec["id"], "2")["person"] == 2
+    reload(window, "recording", rec["id"])
+    target = tmp_path / "overlay.mp4"
+    window._save_name = lambda *_: target
+    assert window.export_overlay() is not None
+    wait(qtbot, window)
+    assert not dialogs and window.status_text.text() == f"Overlay video written: {target}"
+    exported = frames(target).astype(np.int16)
+    walker = frames(render(demo_clip, tmp_path / "walker.mp4", person="2"))
+    automatic = frames(render(demo_clip, tmp_path / "automatic.mp4"))
+    assert exported.shape == walker.shape == automatic.shape
+    assert np.abs(exported - walker).mean() < 0.05  # the same pictures (0.0 here)
+    assert np.abs(exported - automatic).mean() > 1.0  # person 1's skeleton instead (3.1)
+
+
 @pytest.mark.slow
 def test_click_a_person_on_a_real_x_server(demo_clip, pose_models, tmp_path):
     """The real window on Xvfb, a hand-over stored: xdotool clicks the walker's box, types the
