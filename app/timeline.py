@@ -30,6 +30,7 @@ class Timeline(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.legends: dict[str, pg.LegendItem] = {}
         self.playheads: list[pg.InfiniteLine] = []
+        self.playhead = 0.0  # seconds: where a row added later draws its playhead
         self.marks: list[tuple[float, str]] = []  # (seconds, label)
         self.mark_lines: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self.clear()
@@ -41,6 +42,7 @@ class Timeline(QWidget):
         self.playheads.clear()
         self.mark_lines.clear()
         self.marks = []
+        self.playhead = 0.0
         self.canvas.hide()
         self.empty.show()
 
@@ -58,7 +60,7 @@ class Timeline(QWidget):
             first = next(iter(self.plots.values()), None)
             if first is not None:
                 plot.setXLink(first)
-            line = pg.InfiniteLine(0, pen=pg.mkPen("#ff6f00", width=2))
+            line = pg.InfiniteLine(self.playhead, pen=pg.mkPen("#ff6f00", width=2))
             plot.addItem(line)
             self.playheads.append(line)
             legend = pg.LegendItem(colCount=2, labelTextSize="8pt", verSpacing=-6)
@@ -116,6 +118,7 @@ class Timeline(QWidget):
                 self.mark_lines.append((plot, line))
 
     def set_playhead(self, seconds: float) -> None:
+        self.playhead = seconds
         for line in self.playheads:
             line.setValue(seconds)
 

@@ -60,6 +60,24 @@ def test_extract_draws_overlay(window, qtbot, demo_clip, pose_models):
     assert window.video.flow.image is not None
 
 
+def test_rows_shown_later_draw_the_playhead_where_the_video_is(
+    window, qtbot, demo_clip, pose_models
+):
+    """The video stepped to 2 s while the recording is extracted: the timeline rows that appear
+    afterwards draw their playhead at 2 s, where the video is (they drew it at 0 until the next
+    frame step)."""
+    _, rec = session_with(window.store, demo_clip)
+    reload(window, "recording", rec["id"])
+    window.video.seek_time(2.0)
+    seconds = window.video.reader.time_of(window.video.index)
+    assert seconds == pytest.approx(2.0, abs=0.05)
+    with qtbot.waitSignal(window.extract_selected().signals.finished, timeout=300_000):
+        pass
+    qtbot.waitUntil(lambda: "angle (°)" in window.timeline.plots)
+    assert len(window.timeline.playheads) == 3  # angles, motion, audio
+    assert [line.value() for line in window.timeline.playheads] == [seconds] * 3
+
+
 def test_cancel_a_running_extraction(window, qtbot, demo_clip, pose_models):
     _, rec = session_with(window.store, demo_clip)
     reload(window, "recording", rec["id"])
