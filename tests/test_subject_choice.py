@@ -124,6 +124,14 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
     assert "proposal 1 " in out and "Made for person 1; the subject is now person 2" in out
     code, out = run(capsys, "recording", "list")
     assert "subject changed" in out
+    # The report's row says whom the stale proposal and its measurement followed (it named the
+    # new choice beside person 1's measurement); its flag says who the subject is now.
+    with Store() as store:
+        session = store.recording(recording)["session_id"]
+    code, out = run(capsys, "report", session, "--json")
+    row = next(r for r in json.loads(out)["items"] if r["item"] == "head_elevation")
+    assert row["person"] == "person 1, chosen automatically among 2 people"
+    assert "Made for person 1; the subject is now person 2" in row["flags"][0]["text"]
 
     # Grading again follows the stored choice without being told.
     code, out = run(capsys, *grade)
@@ -133,7 +141,6 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
         assert rows[0]["stale"] and rows[1]["stale"] is None
         assert rows[1]["details"]["subject"]["id"] == 2
         assert not store.recording_status(recording)["needs_review"] or rows[1]["uncertain"]
-        session = store.recording(recording)["session_id"]
     code, out = run(capsys, "recording", "list")
     assert "subject changed" not in out
 
@@ -142,6 +149,11 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
     assert run(capsys, "report", session, "--csv", report)[0] == 0
     row = next(r for r in csv.DictReader(report.open()) if r["item"] == "head_elevation")
     assert row["subject_person"].startswith("person 2 (set by ")
+    assert run(capsys, "people", recording, "--person", "1")[0] == 0  # proposal 2 is stale now
+    code, out = run(capsys, "report", session, "--json")
+    row = next(r for r in json.loads(out)["items"] if r["item"] == "head_elevation")
+    assert row["person"] == "person 2, chosen by the user"
+    assert run(capsys, "people", recording, "--person", "2")[0] == 0
 
     # Bad choices: one sentence, exit 2, nothing stored.
     code, out = run(capsys, "people", recording, "--person", "5,5@1")
@@ -151,7 +163,7 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
     assert run(capsys, "people", 999)[0] == 2
     code, out = run(capsys, "people", recording, "--json")
     shown = json.loads(out)
-    assert shown["choice"]["person"] == 2 and len(shown["history"]) == 1
+    assert shown["choice"]["person"] == 2 and len(shown["history"]) == 3  # 2, 1, 2
     assert shown["stale_proposals"] == [1]
     assert run(capsys, "db", "verify")[0] == 0
 

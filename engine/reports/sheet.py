@@ -88,7 +88,9 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
             row.measurement = details.get("measurement_text", "")
             row.flags = [f.to_dict() for f in proposal_flags(latest)]
             row.person = _person(
-                details.get("subject"), store.subject_choice(latest["recording_id"])
+                details.get("subject"),
+                store.subject_choice(latest["recording_id"]),
+                latest["stale"],
             )
         rows.append(row)
     models = sorted({r.model_id for r in rows if r.model_id})
@@ -110,13 +112,17 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
     )
 
 
-def _person(followed: dict | None, choice: dict | None) -> str:
-    """``person 2 (set by ana on 2026-11-27 10:02)`` for a chosen subject, ``person 1, chosen
-    automatically among 2 people`` otherwise; "" when no people were tracked."""
-    if choice is not None:
+def _person(followed: dict | None, choice: dict | None, stale: str | None) -> str:
+    """Whom the proposal and its measurement followed: the choice in force when they follow it
+    (``person 2 (set by ana on 2026-11-27 10:02)``), else the subject they followed (``person 1,
+    chosen automatically among 2 people``; a stale proposal's flag names the subject now); ""
+    when no people were tracked."""
+    if choice is not None and stale is None:
         return describe_choice(choice)
     if not followed or followed.get("id") is None:
         return ""
+    if followed.get("chosen_by") == "user":
+        return f"person {followed['id']}, chosen by the user"
     people = followed.get("people") or 1
     how = f", chosen automatically among {people} people" if people > 1 else ""
     return f"person {followed['id']}{how}"
