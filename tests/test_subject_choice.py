@@ -7,6 +7,7 @@ import csv
 import json
 import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,38 @@ def test_ids_of_another_sampling_are_relabelled(demo_clip, pose_models):
     # Somebody the reference never saw gets a new id.
     stranger = replace(other, boxes=np.where(np.isnan(other.boxes), np.nan, other.boxes + 5000))
     assert set(relabel(stranger, people).ids).isdisjoint(people.ids)
+
+
+def test_training_features_follow_each_recordings_subject(recording, pose_models, tmp_path):
+    """The clinician's grade is the chosen person's: what ``aqa train --item`` learns from is that
+    person's skeleton (it was the automatic subject's), and a video replaced since it was added
+    is refused in one sentence, never trained on with the old recording's grade."""
+    from engine.extract.config import ExtractionConfig
+    from engine.extract.pipeline import extract
+    from engine.features import Segmenting, build_features
+    from engine.grading.learning import rated_dataset
+
+    config = ExtractionConfig.parse("skeleton", "fast")
+
+    def features(person: str | None) -> np.ndarray:
+        with Store() as store:
+            video = store.recording(recording)["path"]
+        track = extract(video, config.following(person)).track("skeleton")
+        return build_features({"skeleton": track}, Segmenting.parse("clips:32")).features[
+            "skeleton"
+        ]
+
+    with Store() as store:
+        store.rate(recording, 3)
+        store.choose_subject(recording, 2, how="2")
+        data = rated_dataset(store, "cmas", "head_elevation", config)
+        assert [r.score for r in data.records] == [3.0]
+        learned = data.features(0)["skeleton"]
+        assert np.array_equal(learned, features("2"))
+        assert not np.allclose(learned, features(None))  # person 1's
+        video = Path(store.recording(recording)["path"])
+        replaced = tmp_path / "replaced.mp4"
+        replaced.write_bytes(video.read_bytes()[:-4096])
+        store.db["recordings"].update(recording, {"path": str(replaced)})
+        with pytest.raises(InputError, match="has changed since it was added"):
+            rated_dataset(store, "cmas", "head_elevation", config)

@@ -67,10 +67,13 @@ def rated_dataset(
 ):
     """Features (extracted with the ``ExtractionConfig`` ``extraction``, or from the cache) and
     the current clinician grade of every rated recording of ``item``: a FeatureDataset whose rows
-    keep their subject for the splits."""
+    keep their subject for the splits. Each recording's features follow its subject choice (the
+    person the clinician graded); a video changed or missing since it was added is refused."""
     from engine.extract.pipeline import extract
     from engine.features import Segmenting, build_features
     from engine.protocols import get_protocol
+    from engine.recording_subject import followed
+    from engine.recordings import checked_path
     from engine.training.datasets import DataSpec, FeatureDataset, Record
 
     spec_item = get_protocol(protocol).item(item)
@@ -88,7 +91,9 @@ def rated_dataset(
             report((n + fraction) / max(len(rows), 1), f"features {n + 1}/{len(rows)}: {stage}")
 
         config = extraction.for_recording(protocol, item, rec["session_notes"] or "")
-        result = extract(rec["path"], config, progress=step, cancel=cancel)
+        config = config.following(*followed(store, rec["id"]))
+        video = checked_path(store, rec["id"])
+        result = extract(video, config, progress=step, cancel=cancel)
         fs = build_features({m: result.track(m) for m in modalities}, Segmenting.parse(segmenting))
         present = {m: a for m, a in fs.features.items() if fs.mask[m]}
         dims.update({m: a.shape[1] for m, a in present.items()})
