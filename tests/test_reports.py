@@ -114,13 +114,14 @@ def test_pdf_of_the_demo_video_reads_at_one_look(capsys, demo_clip, pose_models,
 
 
 def test_report_pictures_the_recorded_skeleton_without_extracting_again(
-    capsys, demo_clip, pose_models, aqa_home
+    capsys, demo_clip, pose_models, aqa_home, monkeypatch
 ):
     """``aqa demo`` extracts at the demo model's ``fast`` profile (10 frames a second); the PDF's
     key frame is drawn from that recorded skeleton, read from the cache: no new extraction (it
     ran a full-profile one, with its own people search, for the picture alone). With the cache
     cleared it is extracted again as the proposal was, at the same cache key."""
     from engine.cache import Cache
+    from engine.extract.tracks import Track
     from engine.reports.key_frames import session_key_frames
 
     assert main(["demo", "--video", str(demo_clip)]) == 0
@@ -141,6 +142,18 @@ def test_report_pictures_the_recorded_skeleton_without_extracting_again(
         again = session_key_frames(store, 1)["arm_raise_duration"]
     assert Cache().path(recorded).is_file()  # the same extraction, at the same key
     assert again.time_s == frame.time_s and np.array_equal(again.image, frame.image)
+
+    # The walker made the subject without extracting again: the picture follows her, drawn from
+    # a skeleton extracted as the proposal was (10 frames a second), not the recorded one.
+    monkeypatch.setenv("AQA_USER", "demo")  # the demo's account (aqa demo prints it)
+    monkeypatch.setenv("AQA_PASSWORD", "demo")
+    assert main(["people", "1", "--person", "2", "--no-extract"]) == 0
+    with Store() as store:
+        walker = session_key_frames(store, 1)["arm_raise_duration"]
+    tracks = [Track.read(f) for f in (aqa_home / "cache").rglob("*.npz")]
+    followed = sorted(t.meta["subject"]["id"] for t in tracks if t.modality == "skeleton")
+    assert followed == [1, 2]  # the recorded skeleton (person 1) and the walker's
+    assert not np.array_equal(walker.image, frame.image)
 
 
 def test_long_report_pages_never_split_a_block(rated_session, tmp_path):

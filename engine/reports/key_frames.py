@@ -58,13 +58,15 @@ def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
 
 def recorded_skeleton(store: Store, recording_id: int, video: Path):
     """The skeleton ``Track`` of the recording's latest extraction, read from the cache; when
-    the cache has lost it, ``video`` extracted again as the latest proposal did
-    (``recorded_extraction``) following the subject in force. None when it has none."""
+    the cache has lost it, or it followed another subject than the choice in force (stored
+    without extracting again), ``video`` extracted again as the latest proposal was
+    (``recorded_extraction``) following that choice. None when it has none."""
     from engine.cache import Cache
     from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
     from engine.extract.tracks import Track
     from engine.recording_subject import followed, recorded_extraction
+    from engine.store.choices import follows
 
     row = store.db.execute(
         "select cache_key from extractions where recording_id = ? and modality = 'skeleton' "
@@ -74,7 +76,8 @@ def recorded_skeleton(store: Store, recording_id: int, video: Path):
     if row is None:
         return None
     track = Cache().load(row[0], Track.read) if row[0] else None
-    if track is not None:
+    choice = store.subject_choice(recording_id)
+    if track is not None and follows(track.meta.get("subject") or {}, choice):
         return track
     config = recorded_extraction(store, recording_id).only(["skeleton"])
     if not config.names:

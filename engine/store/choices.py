@@ -44,6 +44,19 @@ def describe(choice: dict[str, Any]) -> str:
     return f"{', '.join(parts)} (set by {choice['chosen_by']} on {when})"
 
 
+def follows(followed: dict[str, Any], choice: dict[str, Any] | None) -> bool:
+    """Whether a skeleton that followed ``followed`` (a subject's id, chosen_by and hand-overs,
+    as ``Subject.to_dict()``) follows the ``choice`` in force (None: never set)."""
+    if choice is None:
+        return True
+    handovers = [(float(h["from_s"]), int(h["id"])) for h in followed.get("handovers") or ()]
+    if choice["person"] is None:
+        return followed.get("chosen_by", "auto") == "auto" and not handovers
+    return followed.get("id") == choice["person"] and handovers == [
+        (round(t, 3), p) for t, p in choice["handovers"]
+    ]
+
+
 def stale_reason(proposal: dict[str, Any], choice: dict[str, Any] | None) -> str | None:
     """Why ``proposal`` (a decoded assessment row) no longer follows the subject ``choice`` in
     force, or None when it does (or does not depend on the subject)."""
@@ -53,14 +66,7 @@ def stale_reason(proposal: dict[str, Any], choice: dict[str, Any] | None) -> str
     if not set(details.get("modalities_used") or ()) & set(SUBJECT_MODALITIES):
         return None
     followed = details.get("subject") or {}
-    handovers = [(float(h["from_s"]), int(h["id"])) for h in followed.get("handovers") or ()]
-    if choice["person"] is None:
-        same = followed.get("chosen_by", "auto") == "auto" and not handovers
-    else:
-        same = followed.get("id") == choice["person"] and handovers == [
-            (round(t, 3), p) for t, p in choice["handovers"]
-        ]
-    if same:
+    if follows(followed, choice):
         return None
     was = f"person {followed['id']}" if followed.get("id") is not None else "another person"
     return f"Made for {was}; the subject is now {describe(choice)}: grade it again."
