@@ -133,6 +133,9 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
     row = next(r for r in json.loads(out)["items"] if r["item"] == "head_elevation")
     assert row["person"] == "person 1, chosen automatically among 2 people"
     assert "Made for person 1; the subject is now person 2" in row["flags"][0]["text"]
+    code, out = run(capsys, "suggest", "--protocol", "cmas", "--item", "head_elevation", "--json")
+    (suggested,) = json.loads(out)
+    assert suggested["why"].startswith("Made for person 1; the subject is now person 2")
 
     # Grading again follows the stored choice without being told.
     code, out = run(capsys, *grade)

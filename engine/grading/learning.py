@@ -19,7 +19,8 @@ def item_recordings(store: Store, protocol: str, item: str) -> list[dict[str, An
 
 
 def suggestions(store: Store, protocol: str, item: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Unrated recordings whose proposal is most uncertain or disagrees with the measurement."""
+    """Unrated recordings whose proposal is most uncertain or disagrees with the measurement; a
+    proposal made for another subject than the one now chosen says so first."""
     ranked = []
     for rec in item_recordings(store, protocol, item):
         if store.current_rating(rec["id"]) is not None:
@@ -36,6 +37,8 @@ def suggestions(store: Store, protocol: str, item: str, limit: int = 10) -> list
             )
         if proposal["uncertain"]:
             reasons.append(f"uncertain (entropy {details.get('entropy', 0):.2f})")
+        if proposal["stale"]:
+            reasons.insert(0, proposal["stale"])
         ranked.append(
             {
                 "recording": rec["id"],
