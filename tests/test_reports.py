@@ -156,6 +156,40 @@ def test_report_pictures_the_recorded_skeleton_without_extracting_again(
     assert not np.array_equal(walker.image, frame.image)
 
 
+def test_a_recording_graded_without_an_extraction_has_its_key_frame(
+    capsys, demo_clip, pose_models, aqa_home, monkeypatch
+):
+    """``aqa grade REC`` extracts what the model reads without recording an extraction: the
+    report pictures that recording from the proposal's skeleton (it had no picture at all),
+    with no extraction of its own."""
+    from engine.extract.tracks import Track
+    from engine.reports.key_frames import session_key_frames
+
+    assert main(["demo", "--video", str(demo_clip)]) == 0
+    monkeypatch.setenv("AQA_USER", "demo")
+    monkeypatch.setenv("AQA_PASSWORD", "demo")
+    assert main(["subject", "add", "S-2"]) == 0
+    assert main(["session", "new", "--subject", "S-2", "--protocol", "cmas"]) == 0
+    assert main(["recording", "add", "2", str(demo_clip), "--item", "arm_raise_duration"]) == 0
+    assert main(["grade", "2"]) == 0
+    capsys.readouterr()
+    cached = sorted((aqa_home / "cache").rglob("*.npz"))
+    with Store() as store:
+        assert not store.recording_status(2)["extracted"] and store.recording_status(2)["graded"]
+        proposal = store.latest_assessment(2)
+        frame = session_key_frames(store, 2)["arm_raise_duration"]
+    assert frame.recording_id == 2
+    assert sorted((aqa_home / "cache").rglob("*.npz")) == cached
+    key = proposal["details"]["cache_keys"]["skeleton"]
+    times = Track.read(next(f for f in cached if f.stem == key)).times
+    assert frame.time_s in times.tolist()
+    pdf = aqa_home / "s2.pdf"
+    assert main(["report", "2", "--pdf", str(pdf)]) == 0
+    if shutil.which("pdfimages"):
+        listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True)
+        assert len(listed.stdout.strip().splitlines()) == 3  # the header, the rule, the picture
+
+
 def test_long_report_pages_never_split_a_block(rated_session, tmp_path):
     """Every item proposed and pictured: two pages, numbered, each key-frame row whole."""
     if shutil.which("pdftotext") is None:

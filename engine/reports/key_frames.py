@@ -36,17 +36,18 @@ def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 4
 
 
 def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
-    """Item id -> key frame of the item's first extracted recording that has a skeleton: the
-    one its latest extraction recorded (reviewed and graded, following the subject in force)."""
+    """Item id -> key frame of the item's first recording extracted or graded with a skeleton:
+    the skeleton it recorded last (``skeleton_key``), following the subject in force."""
     from engine.recordings import checked_path
 
     frames = {}
     for rec in store.recordings(session_id):
-        if rec["item"] in frames or not store.recording_status(rec["id"])["extracted"]:
+        key = None if rec["item"] in frames else skeleton_key(store, rec["id"])
+        if key is None:
             continue
         try:
             video = checked_path(store, rec["id"])
-            track = recorded_skeleton(store, rec["id"], video)
+            track = recorded_skeleton(store, rec["id"], video, key)
         except AqaError:
             continue  # the video moved or changed since: the report goes on without its picture
         if track is not None and track.ok:
@@ -56,11 +57,30 @@ def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
     return frames
 
 
-def recorded_skeleton(store: Store, recording_id: int, video: Path):
-    """The skeleton ``Track`` of the recording's latest extraction, read from the cache; when
-    the cache has lost it, or it followed another subject than the choice in force (stored
-    without extracting again), ``video`` extracted again as the latest proposal was
-    (``recorded_extraction``) following that choice. None when it has none."""
+def skeleton_key(store: Store, recording_id: int) -> str | None:
+    """The cache key of the skeleton the recording recorded last: its latest extraction's or
+    its latest proposal's, whichever came later ("" when unknown); None when it was neither
+    extracted nor graded with a skeleton."""
+    found = []
+    row = store.db.execute(
+        "select created_at, cache_key from extractions where recording_id = ? "
+        "and modality = 'skeleton' and status = 'ok' order by id desc limit 1",
+        [recording_id],
+    ).fetchone()
+    if row is not None:
+        found.append((row[0], row[1] or ""))
+    latest = store.latest_assessment(recording_id)
+    details = (latest or {}).get("details") or {}
+    if "skeleton" in (details.get("modalities_used") or ()):
+        found.append((latest["created_at"], (details.get("cache_keys") or {}).get("skeleton", "")))
+    return max(found)[1] if found else None
+
+
+def recorded_skeleton(store: Store, recording_id: int, video: Path, key: str):
+    """The skeleton ``Track`` cached at ``key``; when the cache has lost it, or it followed
+    another subject than the choice in force (stored without extracting again), ``video``
+    extracted again as the latest proposal was (``recorded_extraction``) following that
+    choice."""
     from engine.cache import Cache
     from engine.extract.config import ExtractionConfig
     from engine.extract.pipeline import extract
@@ -68,14 +88,7 @@ def recorded_skeleton(store: Store, recording_id: int, video: Path):
     from engine.recording_subject import followed, recorded_extraction
     from engine.store.choices import follows
 
-    row = store.db.execute(
-        "select cache_key from extractions where recording_id = ? and modality = 'skeleton' "
-        "and status = 'ok' order by id desc limit 1",
-        [recording_id],
-    ).fetchone()
-    if row is None:
-        return None
-    track = Cache().load(row[0], Track.read) if row[0] else None
+    track = Cache().load(key, Track.read) if key else None
     choice = store.subject_choice(recording_id)
     if track is not None and follows(track.meta.get("subject") or {}, choice):
         return track
