@@ -73,8 +73,7 @@ def main(out: Path, second_video: str | None) -> int:
             wait(100)
         view.move(0, 0)
         view.resize(screen)
-        view.left.seek(60)
-        view.right.seek(60)
+        view.seek(2.0)  # the shared clock: both videos at 2 s
         grab(app, out / "coach-view.png")
         view.close()
 
