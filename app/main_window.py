@@ -314,8 +314,8 @@ class MainWindow(QMainWindow):
             return None
         view.set_labels(*(self._describe(r) for r in rows))
         for side, row in zip((view.left, view.right), rows, strict=True):
-            if self.store.recording_status(row["id"])["extracted"]:
-                job = self._tracks_job(row, "Loading the tracks of")
+            if _has_tracks(self.store, row["id"]):
+                job = self._tracks_job(row, "Loading the tracks of", work.load_recording)
                 job.signals.finished.connect(lambda review, side=side: _draw_skeleton(side, review))
                 self.submit(job)
         assessments = [self.store.latest_assessment(r["id"]) for r in rows]
@@ -353,7 +353,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Select a recording to extract.")
             return None
         recording = self.store.recording(self.recording_id)
-        job = self._tracks_job(recording, "Extracting")
+        job = self._tracks_job(recording, "Extracting", work.extract_recording)
         job.signals.finished.connect(lambda result: self._extracted(recording["id"], result))
         return self._submit_on(recording["id"], "extracting", job)
 
@@ -446,6 +446,7 @@ class MainWindow(QMainWindow):
         self.tree.reload()
         if recording_id == self.recording_id:
             self._show_assessment(row)
+            self._load_tracks(self.store.recording(recording_id))  # what the grade came from
         self.status_text.setText(f"Proposal: grade {row['grade']:g}")
 
     def _session_graded(self, session_id: int, count: int) -> None:
@@ -553,11 +554,12 @@ class MainWindow(QMainWindow):
             show_error(self, " ".join(problems))
 
     def _load_tracks(self, recording: dict) -> None:
-        """Show cached tracks of an extracted recording (reading the cache in the job queue)."""
-        if not self.store.recording_status(recording["id"])["extracted"]:
+        """Show the cached tracks of an extracted or graded recording (reading the cache in the
+        job queue): those its latest proposal was computed from, once it is graded."""
+        if not _has_tracks(self.store, recording["id"]):
             return
 
-        job = self._tracks_job(recording, "Loading the tracks of")
+        job = self._tracks_job(recording, "Loading the tracks of", work.load_recording)
         job.signals.finished.connect(
             lambda review: recording["id"] == self.recording_id and self._show_review(review)
         )
@@ -570,12 +572,12 @@ class MainWindow(QMainWindow):
         if len(values):
             self.timeline.set_bars("contribution", starts, ends, values)
 
-    def _tracks_job(self, recording: dict, doing: str) -> Job:
-        """A job extracting (or reading from the cache) the review tracks of ``recording``, with
-        the settings' backends."""
+    def _tracks_job(self, recording: dict, doing: str, func) -> Job:
+        """A job running ``func`` (``work.extract_recording`` or ``work.load_recording``) for
+        the review tracks of ``recording``, with the settings' backends."""
         return Job(
             f"{doing} {Path(recording['path']).name}",
-            work.extract_recording,
+            func,
             self.store.path,
             recording["id"],
             self.settings.get("device"),
@@ -761,6 +763,12 @@ class MainWindow(QMainWindow):
         for name, splitter in self.splitters.items():
             self.settings.save_geometry(f"splitter-{name}", splitter.saveState())
         super().closeEvent(event)
+
+
+def _has_tracks(store: Store, recording_id: int) -> bool:
+    """Whether the recording was extracted or graded (its tracks are cached)."""
+    status = store.recording_status(recording_id)
+    return status["extracted"] or status["graded"]
 
 
 def segment_rows(assessment: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,11 +11,21 @@ def extract_recording(db_path: Path, recording_id: int, device: str, config, pro
     """Extract (or read from the cache) a stored recording for review with the settings'
     ``ExtractionConfig`` (``Settings.extraction()``), following its subject choice:
     ``engine.review.ReviewData`` with its people."""
+    return _review(db_path, recording_id, device, config, progress, cancel, as_graded=False)
+
+
+def load_recording(db_path: Path, recording_id: int, device: str, config, progress, cancel):
+    """The review of a stored recording as ``extract_recording``, but, once it is graded, with
+    the tracks its latest proposal was computed from (read from the cache)."""
+    return _review(db_path, recording_id, device, config, progress, cancel, as_graded=True)
+
+
+def _review(db_path: Path, recording_id: int, device: str, config, progress, cancel, as_graded):
     from engine.review import review_recording
     from engine.store import Store
 
     with Store(db_path) as store:
-        return review_recording(store, recording_id, device, config, progress, cancel)
+        return review_recording(store, recording_id, device, config, progress, cancel, as_graded)
 
 
 def choose_subject(
@@ -75,13 +85,12 @@ def _changed(db_path: Path, recording_id: int, change, device: str, config, prog
     """Store a subject ``change(store)``, extract again what depends on the subject (as the
     latest proposal was extracted, so that grading again finds it), then the review."""
     from engine.recording_subject import extract_again
-    from engine.review import review_recording
     from engine.store import Store
 
     with Store(db_path) as store:
         change(store)
         extract_again(store, recording_id, progress, cancel)
-        return review_recording(store, recording_id, device, config, progress, cancel)
+    return load_recording(db_path, recording_id, device, config, progress, cancel)
 
 
 def grade_recording(

@@ -112,15 +112,26 @@ def for_recording(
     return followed(store, recording_id)
 
 
+def graded_extraction(store: Store, recording_id: int):
+    """The ``ExtractionConfig`` the recording's latest proposal was graded on; None without one
+    (or one stored before proposals recorded it)."""
+    from engine.extract.config import ExtractionConfig
+
+    latest = store.latest_assessment(recording_id)
+    if latest is None or "extraction" not in latest["details"]:
+        return None
+    return ExtractionConfig.from_dict(latest["details"]["extraction"])
+
+
 def recorded_extraction(store: Store, recording_id: int):
     """The ``ExtractionConfig`` of the recording's latest proposal (its features are then found
     cached), else the default one for the modalities extracted before (the skeleton when none
     was)."""
     from engine.extract.config import ExtractionConfig
 
-    latest = store.latest_assessment(recording_id)
-    if latest is not None and "extraction" in latest["details"]:
-        return ExtractionConfig.from_dict(latest["details"]["extraction"])
+    graded = graded_extraction(store, recording_id)
+    if graded is not None:
+        return graded
     done = store.db.execute(
         "select distinct modality from extractions where recording_id = ? and status = 'ok'",
         [recording_id],

@@ -70,16 +70,26 @@ def extract_for_review(
 
 
 def review_recording(
-    store, recording_id: int, device: str = "auto", config=None, progress=None, cancel=None
+    store,
+    recording_id: int,
+    device: str = "auto",
+    config=None,
+    progress=None,
+    cancel=None,
+    as_graded: bool = True,
 ) -> ReviewData:
-    """The review of a stored recording: extracted (or read from the cache) with ``config``
-    following the recording's stored subject choice, with its people and subject."""
+    """The review of a stored recording, following its stored subject choice, with its people
+    and subject: extracted (or read from the cache) with ``config``, or with ``as_graded`` and a
+    proposal, as that proposal was (``graded_config``)."""
     from engine.extract.config import ExtractionConfig
     from engine.recording_subject import followed, pose_folder
     from engine.recordings import checked_path
 
     video = checked_path(store, recording_id)
-    config = (config or ExtractionConfig()).following(*followed(store, recording_id))
+    config = config or ExtractionConfig()
+    if as_graded:
+        config = graded_config(store, recording_id, config)
+    config = config.following(*followed(store, recording_id))
     data = extract_for_review(video, device, progress, cancel, config)
     data.recording_id = recording_id
     data.choice = store.subject_choice(recording_id)
@@ -87,6 +97,21 @@ def review_recording(
     if data.subject is not None:
         _add_people(data, video, pose_folder(config), progress, cancel)
     return data
+
+
+def graded_config(store, recording_id: int, config):
+    """What the review of a graded recording extracts: ``config``'s modalities as the latest
+    proposal extracted those it read (its profile, backends and options; ``config``'s device
+    and file locations), so that the skeleton drawn is the one the grade came from, found
+    cached. ``config`` itself when the recording has no proposal."""
+    from engine.recording_subject import graded_extraction
+
+    recorded = graded_extraction(store, recording_id)
+    if recorded is None:
+        return config
+    graded = config.for_model(recorded).only(config.names)
+    others = tuple(m for m in config.modalities if m.modality not in graded.names)
+    return replace(graded, modalities=graded.modalities + others)
 
 
 def _add_people(data: ReviewData, video, model_dir, progress, cancel) -> None:

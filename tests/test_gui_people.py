@@ -289,3 +289,42 @@ def test_click_a_person_on_a_real_x_server(demo_clip, pose_models, tmp_path):
     assert report["subject_text"].startswith("Subject: person 2 (set by ")
     assert (tmp_path / "people-overlay.png").stat().st_size > 50_000
     assert (tmp_path / "question.png").stat().st_size > 50_000
+
+
+def test_a_graded_recording_shows_the_skeleton_its_grade_came_from(
+    window,  # noqa: F811
+    qtbot,
+    demo_clip,
+    pose_models,
+    tmp_path,
+    dialogs,  # noqa: F811
+):
+    """A recording graded without an extraction (a model on the fast profile, the Settings on
+    the full one): the window draws the skeleton the proposal read, found in the cache, after the
+    grading and again when the recording is selected (it drew nothing, and once extracted it
+    extracted again at the Settings' profile and drew that); Extract still extracts with the
+    Settings."""
+    session, rec = session_with(window.store, demo_clip)
+    model = skeleton_model(window.store, tmp_path / "mcmoe")
+    reload(window, "recording", rec["id"])
+    wait(qtbot, window)
+    assert window.review is None  # neither extracted nor graded: nothing to draw yet
+    assert window.grade_selected(model["id"]) is not None
+    wait(qtbot, window)
+    graded = window.store.latest_assessment(rec["id"])["details"]
+    shown = window.review.extraction.modalities["skeleton"]
+    assert shown.cache_key == graded["cache_keys"]["skeleton"] and shown.cached
+    assert window.review.skeleton is not None
+    assert set(window.review.rows) == {"angle (°)", "audio", "motion"}  # the Settings' flow too
+    assert window.review.extraction.config.profile == "fast"
+    assert window.grades.subject.text() == "Subject: person 1, chosen automatically among 2 people"
+    reload(window, "session", session["id"])
+    reload(window, "recording", rec["id"])
+    wait(qtbot, window)
+    assert window.review.extraction.modalities["skeleton"].cache_key == shown.cache_key
+    window.extract_selected()
+    wait(qtbot, window)
+    extracted = window.review.extraction
+    assert extracted.config.profile == "full" and not extracted.modalities["skeleton"].cached
+    assert extracted.modalities["skeleton"].cache_key != shown.cache_key
+    assert not dialogs
