@@ -65,12 +65,27 @@ def choose(
         subject = hand_over(subject, people, time_s, other)
     automatic = person is None or person.strip().lower() in ("", "auto")
     chosen = None if automatic else subject.id
+    how = "automatic" if automatic else (person or "").strip()
+    return keep_choice(store, recording_id, chosen, subject.handovers, how, reason)
+
+
+def keep_choice(
+    store: Store,
+    recording_id: int,
+    person: int | None,
+    handovers: Iterable[tuple[float, int]] = (),
+    how: str = "",
+    reason: str | None = None,
+) -> dict[str, Any] | None:
+    """Store ``person`` (an id resolved on the recording's people; None: automatic) with
+    ``handovers`` as the recording's subject unless that is the choice in force already; the
+    choice in force (None: never set)."""
+    handovers = list(handovers)
     current = store.subject_choice(recording_id)
-    asked = (chosen, list(subject.handovers))
+    asked = (person, handovers)
     if asked == ((current["person"], current["handovers"]) if current else (None, [])):
         return current
-    how = "automatic" if automatic else (person or "").strip()
-    return store.choose_subject(recording_id, chosen, subject.handovers, how, reason)
+    return store.choose_subject(recording_id, person, handovers, how, reason)
 
 
 def hand_over_at(

@@ -226,3 +226,38 @@ def test_extract_into_an_existing_session(clips, pose_models, tmp_path, capsys):
             "select modality, status from extractions where recording_id = ?", [recording["id"]]
         ).fetchall()
     assert sorted(stored) == [("audio", "ok"), ("flow", "ok"), ("skeleton", "ok")]
+
+
+def test_a_manifests_person_becomes_the_recordings_subject(demo_clip, pose_models, tmp_path):
+    """A row naming person 2 (the walker) stores that choice with the proposal made for them:
+    the window's review and a later grading follow person 2 (they followed person 1, the
+    automatic subject, beside a proposal made for person 2, with nothing flagged). A later row
+    without a person is stored flagged stale, and its result line says so."""
+    from engine.review import review_recording
+
+    header = "video,protocol,item,subject,session,person"
+    chosen = manifest(tmp_path, [(demo_clip, "cmas", "head_elevation", "S09", "2026-03-04", 2)],
+                      header)  # fmt: skip
+    args = ["batch", "grade", str(chosen), "--runner", "local", "--store"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    (line,) = results(tmp_path / "out")
+    assert line["status"] == "ok" and line["reason"] == ""
+    with Store() as store:
+        rec = line["recording_id"]
+        assert store.subject_choice(rec)["person"] == 2
+        proposal = store.latest_assessment(rec)
+        assert proposal["details"]["subject"]["id"] == 2 and proposal["stale"] is None
+        review = review_recording(store, rec, "cpu")
+        assert review.subject["id"] == 2 and review.subject["chosen_by"] == "user"
+        graded = review.extraction.modalities["skeleton"].cache_key
+        assert graded == proposal["details"]["cache_keys"]["skeleton"]
+    unnamed = manifest(tmp_path, [(demo_clip, "cmas", "head_elevation", "S09", "2026-03-04", "")],
+                       header)  # fmt: skip
+    args = ["batch", "grade", str(unnamed), "--runner", "local", "--store"]
+    assert main([*args, "--out", str(tmp_path / "out2")]) == 0
+    (line,) = results(tmp_path / "out2")
+    assert line["status"] == "ok" and line["recording_id"] == rec
+    assert line["reason"].startswith(f"Stored as a stale proposal of recording {rec}. Made for")
+    with Store() as store:
+        assert store.subject_choice(rec)["person"] == 2
+        assert store.latest_assessment(rec)["stale"] and store.recording_status(rec)["needs_review"]

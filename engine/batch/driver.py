@@ -214,14 +214,18 @@ def run(
 
 
 def _stored(db, batch: Batch, i: int, outcome: dict[str, Any]) -> dict[str, Any]:
-    """Write the result into the database (the driver's only); a refusal fails the row."""
+    """Write the result into the database (the driver's only); a refusal fails the row, and a
+    proposal that does not follow the subject chosen for the recording before says so."""
     row = batch.rows[i]
     try:
         session_id = batch.sessions.get(i) or _session(db, row)
         recording_id = _store_result(db, batch.kind, row, session_id, outcome["record"])
     except AqaError as exc:
         return {**outcome, "status": "failed", "reason": f"Not stored: {exc}"}
-    return {**outcome, "recording_id": recording_id}
+    stored = {**outcome, "recording_id": recording_id}
+    if batch.kind == "grade" and (stale := db.latest_assessment(recording_id)["stale"]):
+        stored["reason"] = f"Stored as a stale proposal of recording {recording_id}. {stale}"
+    return stored
 
 
 def _session(db, row: Row) -> int:
@@ -239,15 +243,31 @@ def _session(db, row: Row) -> int:
 
 
 def _store_result(db, kind: str, row: Row, session_id: int, record: dict[str, Any]) -> int:
+    """Store the row's extraction or proposal; a ``person`` of the row becomes the recording's
+    subject choice (the id the worker resolved it to), so that what is shown and graded later
+    follows whom the batch followed."""
     if kind == "extract":
         from engine.extract.attach import attach
 
-        return attach(db, _extraction(record), session_id, row.item, view=row.view)["recording_id"]
+        attached = attach(db, _extraction(record), session_id, row.item, view=row.view)
+        _keep_choice(db, attached["recording_id"], row.person, record.get("subject"))
+        return attached["recording_id"]
     from engine.recordings import import_recording
 
     recording = import_recording(db, session_id, Path(row.video), row.item, row.view)
+    _keep_choice(db, recording["id"], row.person, record["details"].get("subject"))
     db.add_assessment(recording["id"], record)
     return recording["id"]
+
+
+def _keep_choice(db, recording_id: int, person: str | None, followed: dict | None) -> None:
+    from engine.recording_subject import keep_choice
+
+    if person is None or followed is None:
+        return
+    automatic = person.strip().lower() in ("", "auto")
+    chosen = None if automatic else followed["id"]
+    keep_choice(db, recording_id, chosen, (), "automatic" if automatic else person.strip())
 
 
 def _extraction(record: dict[str, Any]):

@@ -95,5 +95,8 @@ def _say(text: str) -> None:
 def _report(tally, line: dict) -> None:
     """One line per finished video: its status (and reason), then the batch's progress."""
     name = Path(line["video"]).name
-    what = "ok" if line["status"] == "ok" else f"FAILED: {line['reason']}"
+    if line["status"] == "ok":
+        what = f"ok ({line['reason']})" if line.get("reason") else "ok"
+    else:
+        what = f"FAILED: {line['reason']}"
     _say(f"[{tally.line()}] line {line['line']} {name}: {what}")
