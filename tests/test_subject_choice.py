@@ -133,6 +133,10 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
     row = next(r for r in json.loads(out)["items"] if r["item"] == "head_elevation")
     assert row["person"] == "person 1, chosen automatically among 2 people"
     assert "Made for person 1; the subject is now person 2" in row["flags"][0]["text"]
+    stale_csv = tmp_path / "stale.csv"
+    assert run(capsys, "report", session, "--csv", stale_csv)[0] == 0
+    row = next(r for r in csv.DictReader(stale_csv.open()) if r["item"] == "head_elevation")
+    assert row["flags"].startswith("subject changed")  # the CSV had no flags column
     code, out = run(capsys, "suggest", "--protocol", "cmas", "--item", "head_elevation", "--json")
     (suggested,) = json.loads(out)
     assert suggested["why"].startswith("Made for person 1; the subject is now person 2")
@@ -153,6 +157,20 @@ def test_changing_the_subject_from_the_cli(recording, pose_models, aqa_home, tmp
     assert run(capsys, "report", session, "--csv", report)[0] == 0
     row = next(r for r in csv.DictReader(report.open()) if r["item"] == "head_elevation")
     assert row["subject_person"].startswith("person 2 (set by ")
+    # The de-identified export names no user and no real date (it had "set by NAME on DATE").
+    research = tmp_path / "research"
+    assert run(capsys, "export", "--deidentified", research)[0] == 0
+    with Store() as store:
+        chosen = store.subject_choice(recording)
+    exported = "".join(path.read_text() for path in research.iterdir())
+    assert f"set by {chosen['chosen_by']}" not in exported
+    assert chosen["created_at"][:16].replace("T", " ") not in exported
+    row = next(r for r in csv.DictReader((research / "sessions.csv").open())
+               if r["item"] == "head_elevation")  # fmt: skip
+    assert row["subject_person"] == "person 2 (set by a user)"
+    visit = json.loads((research / "sessions.json").read_text())
+    (item,) = [i for v in visit for i in v["items"] if i["item"] == "head_elevation"]
+    assert item["subject_person"] == row["subject_person"] and "stale" not in item["flags"]
     assert run(capsys, "people", recording, "--person", "1")[0] == 0  # proposal 2 is stale now
     code, out = run(capsys, "report", session, "--json")
     row = next(r for r in json.loads(out)["items"] if r["item"] == "head_elevation")

@@ -7,7 +7,9 @@ of that subject's dates move, so intervals between visits stay true. A date that
 pseudonym to subject code is written only when asked, to a key file outside the export folder.
 Ages at the exam replace birth years (90 and over as "90+"); sessions are numbered per subject
 (visit 1, 2, ...) instead of carrying database ids; examiners, raters and signatures are left
-out; free text (session notes, rating reasons) only with ``free_text``.
+out, a subject chosen by hand is "set by a user" (no name, no date) and the review flags are
+their kinds (their sentences name users and dates); free text (session notes, rating reasons)
+only with ``free_text``.
 
 Written files (each via a temporary file and a rename):
 - ``sessions.csv`` / ``sessions.json``: one row per item and visit / one object per visit;
@@ -108,7 +110,7 @@ def export_deidentified(
 
 
 def _visit(store, session, subject, pseudonym: str, number: int, days: int):
-    report = session_report(store, session["id"], check_files=False)
+    report = session_report(store, session["id"], check_files=False, named=False)
     day, moved = shifted(report.date, days)
     age = None
     if subject["birth_year"] and report.date[:4].isdigit():
@@ -131,6 +133,8 @@ def _visit(store, session, subject, pseudonym: str, number: int, days: int):
                 "model": r.model_id,
                 "demo_model": r.demo,
                 "measurement": r.measurement,
+                "subject_person": r.person,
+                "flags": [f["kind"] for f in r.flags],  # their sentences name users and dates
             }
             for r in report.items
         ],

@@ -53,10 +53,13 @@ class SessionReport:
         return asdict(self)
 
 
-def session_report(store: Store, session_id: int, check_files: bool = True) -> SessionReport:
+def session_report(
+    store: Store, session_id: int, check_files: bool = True, named: bool = True
+) -> SessionReport:
     """Gather the report of ``session_id``: the latest rating and proposal of every item.
 
-    ``check_files`` refuses a session whose videos changed since they were added."""
+    ``check_files`` refuses a session whose videos changed since they were added; without
+    ``named`` (de-identified exports) no user's name or date is in the subject's text."""
     summary = store.session_summary(session_id)
     if check_files:
         check_session(store, session_id, allow_missing=True)
@@ -91,6 +94,7 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
                 details.get("subject"),
                 store.subject_choice(latest["recording_id"]),
                 latest["stale"],
+                named,
             )
         rows.append(row)
     models = sorted({r.model_id for r in rows if r.model_id})
@@ -112,13 +116,13 @@ def session_report(store: Store, session_id: int, check_files: bool = True) -> S
     )
 
 
-def _person(followed: dict | None, choice: dict | None, stale: str | None) -> str:
+def _person(followed: dict | None, choice: dict | None, stale: str | None, named: bool) -> str:
     """Whom the proposal and its measurement followed: the choice in force when they follow it
     (``person 2 (set by ana on 2026-11-27 10:02)``), else the subject they followed (``person 1,
     chosen automatically among 2 people``; a stale proposal's flag names the subject now); ""
     when no people were tracked."""
     if choice is not None and stale is None:
-        return describe_choice(choice)
+        return describe_choice(choice, named)
     if not followed or followed.get("id") is None:
         return ""
     if followed.get("chosen_by") == "user":

@@ -4,6 +4,7 @@ import csv
 from pathlib import Path
 
 from engine.atomic import atomic_file
+from engine.flags import LABELS
 from engine.reports.sheet import SessionReport
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -23,6 +24,7 @@ COLUMNS = [
     "demo_model",
     "measurement",
     "subject_person",
+    "flags",
 ]
 
 
@@ -44,6 +46,7 @@ def report_rows(report: SessionReport) -> list[dict]:
             "demo_model": int(row.demo),
             "measurement": row.measurement,
             "subject_person": row.person,
+            "flags": ", ".join(dict.fromkeys(LABELS[f["kind"]] for f in row.flags)),
         }
         for row in report.items
     ]

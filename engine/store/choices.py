@@ -36,10 +36,13 @@ def decoded(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "handovers": [(float(t), int(p)) for t, p in json.loads(row["handovers"])]}
 
 
-def describe(choice: dict[str, Any]) -> str:
-    """``person 2 from the start, person 1 from 6.0 s (chosen by ana on 2026-11-27 16:40)``."""
+def describe(choice: dict[str, Any], named: bool = True) -> str:
+    """``person 2, person 1 from 6.0 s (set by ana on 2026-11-27 16:40)``; without ``named``
+    (de-identified exports) ``... (set by a user)``."""
     start = "chosen automatically" if choice["person"] is None else f"person {choice['person']}"
     parts = [start] + [f"person {p} from {t:.1f} s" for t, p in choice["handovers"]]
+    if not named:
+        return f"{', '.join(parts)} (set by a user)"
     when = choice["created_at"][:16].replace("T", " ")
     return f"{', '.join(parts)} (set by {choice['chosen_by']} on {when})"
 
