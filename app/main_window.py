@@ -452,7 +452,11 @@ class MainWindow(QMainWindow):
     def _session_graded(self, session_id: int, count: int) -> None:
         self.tree.reload()
         self.show_session(session_id)
-        self.status_text.setText(f"Graded {count} recordings")
+        shown = None if self.recording_id is None else self.store.recording(self.recording_id)
+        if shown is not None and shown["session_id"] == session_id:  # graded with the others
+            self._show_assessment(self.store.latest_assessment(shown["id"]))
+            self._load_tracks(shown)
+        self.status_text.setText(f"Graded {count} recording" + ("" if count == 1 else "s"))
 
     # -- exports -------------------------------------------------------------------------------
     def _save_name(self, title: str, pattern: str) -> Path | None:

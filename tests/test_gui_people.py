@@ -328,3 +328,26 @@ def test_a_graded_recording_shows_the_skeleton_its_grade_came_from(
     assert extracted.config.profile == "full" and not extracted.modalities["skeleton"].cached
     assert extracted.modalities["skeleton"].cache_key != shown.cache_key
     assert not dialogs
+
+
+def test_grading_the_session_updates_the_recording_shown(
+    window,  # noqa: F811
+    qtbot,
+    demo_clip,
+    pose_models,
+    dialogs,  # noqa: F811
+):
+    """Recording > Grade session while one of its recordings is shown: the grade panel shows
+    the new proposal and the video its skeleton (both stayed as before the grading)."""
+    _, rec = session_with(window.store, demo_clip)
+    reload(window, "recording", rec["id"])
+    wait(qtbot, window)
+    assert window.review is None and window.grades.model.text() == ""
+    assert window.grade_session() is not None
+    wait(qtbot, window)
+    proposal = window.store.latest_assessment(rec["id"])
+    assert window.status_text.text() in ("Graded 1 recording", f"Showing {demo_clip.name}")
+    assert window.grades.model.text().startswith(f"Model {proposal['model_id']}")
+    shown = window.review.extraction.modalities["skeleton"].cache_key
+    assert shown == proposal["details"]["cache_keys"]["skeleton"]
+    assert not dialogs
