@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
 MARK_PEN = {"color": "#d50000", "width": 2, "style": Qt.PenStyle.DashLine}
+MARK_LABEL_HEIGHTS = (0.85, 0.55, 0.25)  # where a mark's label sits along it, from the bottom
 
 
 class Timeline(QWidget):
@@ -60,6 +61,9 @@ class Timeline(QWidget):
             first = next(iter(self.plots.values()), None)
             if first is not None:
                 plot.setXLink(first)
+            else:  # the top row, which carries the marks' labels
+                plot.vb.sigXRangeChanged.connect(lambda *_: self._stack_labels())
+                plot.vb.sigResized.connect(lambda *_: self._stack_labels())
             line = pg.InfiniteLine(self.playhead, pen=pg.mkPen("#ff6f00", width=2))
             plot.addItem(line)
             self.playheads.append(line)
@@ -112,10 +116,28 @@ class Timeline(QWidget):
                     seconds,
                     pen=pg.mkPen(**MARK_PEN),
                     label=label if n == 0 else None,
-                    labelOpts={"position": 0.85, "color": "#d50000", "movable": False},
+                    labelOpts={"color": "#d50000", "movable": False},
                 )
+                line.setToolTip(label)
                 plot.addItem(line)
                 self.mark_lines.append((plot, line))
+        self._stack_labels()
+
+    def _stack_labels(self) -> None:
+        """Each mark's label (on the top row) at the first of ``MARK_LABEL_HEIGHTS`` where it
+        clears the labels left of it, so that marks a few seconds apart stay legible, or hidden
+        where none does (zoom in to see it); again whenever the row is zoomed or resized."""
+        top = next(iter(self.plots.values()), None)
+        lines = sorted((line for plot, line in self.mark_lines if plot is top), key=_value)
+        placed = []
+        for line in lines:
+            for height in MARK_LABEL_HEIGHTS:
+                line.label.setPosition(height)
+                box = line.label.sceneBoundingRect()
+                if not any(box.intersects(other) for other in placed):
+                    placed.append(box)
+                    break
+            line.label.setVisible(box in placed)  # else its line's tooltip says it
 
     def set_playhead(self, seconds: float) -> None:
         self.playhead = seconds
@@ -128,3 +150,7 @@ class Timeline(QWidget):
                 seconds = plot.vb.mapSceneToView(event.scenePos()).x()
                 self.seekRequested.emit(max(0.0, float(seconds)))
                 return
+
+
+def _value(line: pg.InfiniteLine) -> float:
+    return line.value()

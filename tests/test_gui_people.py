@@ -185,6 +185,11 @@ def test_swaps_are_marked_on_the_timeline(window, qtbot, vtest_video, clip_dir, 
     top = [line for plot, line in window.timeline.mark_lines if plot is rows[0]]
     assert [line.value() for line in top] == pytest.approx(swaps)
     assert [line.label.format for line in top] == [f"swap? {t:.1f} s" for t in swaps]
+    assert [line.toolTip() for line in top] == [f"swap? {t:.1f} s" for t in swaps]
+    # labels of swaps a few seconds apart overlapped: they are stacked, or hidden where none fits
+    shown = [line.label.sceneBoundingRect() for line in top if line.label.isVisible()]
+    assert len(shown) >= 3 and top[0].label.isVisible()
+    assert not any(a.intersects(b) for i, a in enumerate(shown) for b in shown[i + 1 :])
     held = holders(review.people, review.skeleton, review.skeleton_times)
     assert review.subject["id"] == np.bincount(held[held > 0]).argmax() > 0
     assert window.grades.subject.text() == (
