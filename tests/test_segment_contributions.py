@@ -85,3 +85,15 @@ def test_models_with_a_short_text_input_still_weigh_every_frame_segment():
     found = contributions(dual, rows)
     assert abs(found[4]) > 1e-4  # inside the centred 16 of 20 (2..17), far from the middle
     assert found[[0, 1, 18, 19]].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_single_segment_lists_none(model):
+    """A recording shorter than one segment (3 s at the fast profile: 32 frames are 3.2 s): its
+    one segment equals the average, so its contribution was always 0 and the timeline drew an
+    empty row; none is listed."""
+    rows = {m: r[:1] for m, r in constant_rows(model).items()}
+    features = FeatureSet(rows, {m: True for m in rows}, {m: np.ones(1, bool) for m in rows},
+                          np.array([[0.0, 3.0]]), MCMOE)  # fmt: skip
+    item = get_protocol("cmas").item("head_elevation")
+    found = segment_contributions(model, features, list(rows), 0.5, item)
+    assert found == {"start": [], "end": [], "contribution": []}

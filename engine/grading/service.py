@@ -236,7 +236,8 @@ def segment_contributions(
 
     Occlusion: the segment's features of every used modality are replaced by that modality's
     average segment, and the score of the changed recording is subtracted from the score. Segments
-    the model does not see (cut off by its input length) contribute 0.
+    the model does not see (cut off by its input length) contribute 0. With fewer than two segments
+    seen there is nothing to tell apart: no segments are listed (a single one would always be 0).
     """
     from engine.training.datasets import crop_start, input_lengths
 
@@ -247,6 +248,8 @@ def segment_contributions(
     length = max(input_lengths(model.network).values(), default=total)
     first = crop_start(total, length)
     seen = list(range(first, min(first + length, total)))
+    if len(seen) < 2:
+        return {"start": [], "end": [], "contribution": []}
     averages = {m: features.features[m][features.valid[m]].mean(axis=0) for m in used}
     moves = np.zeros(total)
     for start in range(0, len(seen), batch):
