@@ -40,7 +40,7 @@ def choose_subject(
 ):
     """Make ``person`` (an id or a point "X,Y@SECONDS" in upright video pixels) the recording's
     subject under the logged-in user, extract again what depends on it, and return the review
-    that follows it (``extract_recording``)."""
+    that follows it (``load_recording``)."""
     from engine.recording_subject import choose
 
     return _changed(
@@ -65,7 +65,7 @@ def hand_over(
     cancel,
 ):
     """ "From ``time_s`` on the subject is ``person``": stored, extracted again, and the review
-    that follows it (``extract_recording``)."""
+    that follows it (``load_recording``)."""
     from engine.recording_subject import hand_over_at
 
     return _changed(

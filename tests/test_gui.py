@@ -429,21 +429,23 @@ def test_pdf_report_is_written_by_the_worker(
 
 
 def test_coach_view_labels_refuses_and_draws_seconds(
-    window, qtbot, demo_clip, vtest_video, pose_models, dialogs, tmp_path
+    window, qtbot, demo_video, vtest_video, pose_models, dialogs, tmp_path
 ):
     """A and B named by subject, item and date; two items refused in one sentence; the
-    per-segment difference drawn as bars over the segments' seconds."""
+    per-segment difference drawn as bars over the segments' seconds (the whole demo against 7 s
+    of vtest: three segments of 3.2 s at most at the fast profile)."""
     import pyqtgraph as pg
 
     store = window.store
-    session, first = session_with(store, demo_clip)
+    session, first = session_with(store, demo_video)
     other = import_recording(store, session["id"], vtest_video, "sit_ups")
     assert window.open_coach_view(first["id"], other["id"]) is None
     assert dialogs[-1] == (
         "Only recordings of one item can be compared: A is Head elevation (neck flexion) (0–5), "
         "B is Sit-ups (six variants) (0–6)."
     )
-    short = videos.clip(vtest_video, tmp_path / "vtest-3s.mp4", 3.0, 288, audio=False)
+    # vtest's first 21 s (10 fps) written at 30 fps: a 7-s video
+    short = videos.clip(vtest_video, tmp_path / "vtest-7s.mp4", 21.0, 288, audio=False)
     second = import_recording(store, session["id"], short, "head_elevation")
     for rec in (first, second):
         reload(window, "recording", rec["id"])
@@ -457,6 +459,6 @@ def test_coach_view_labels_refuses_and_draws_seconds(
     assert view.chart.getAxis("bottom").labelText == "time in A (s)"
     (bars,) = [i for i in view.chart.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
     starts, ends = np.asarray(bars.opts["x0"]), np.asarray(bars.opts["x1"])
-    assert len(starts) >= 1 and starts[0] >= 0 and ends[-1] <= 3.1  # seconds of the 3-s clip A
+    assert len(starts) == 3 and starts[0] == 0 and ends[-1] <= 7.8  # seconds of the 7.7-s A
     assert np.all(ends - starts > 1.0)  # segments of seconds, not bars 0.8 wide at their index
     view.close()

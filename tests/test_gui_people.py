@@ -296,11 +296,11 @@ def test_click_a_person_on_a_real_x_server(demo_clip, pose_models, tmp_path):
     assert (tmp_path / "question.png").stat().st_size > 50_000
 
 
+@pytest.mark.usefixtures("pose_models")
 def test_a_graded_recording_shows_the_skeleton_its_grade_came_from(
     window,  # noqa: F811
     qtbot,
     demo_clip,
-    pose_models,
     tmp_path,
     dialogs,  # noqa: F811
 ):
