@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from engine.flags import MARK, proposal_flags
 from engine.protocols import Item
-from engine.store.choices import describe
+from engine.store.choices import describe, utc_minute
 
 CHIP_HTML = '<span style="color: white; background-color: {};">&nbsp;{}&nbsp;</span>'
 USED, MISSING, FLAG = "#2e7d32", "#9e9e9e", "#b71c1c"
@@ -137,7 +137,7 @@ class GradePanel(QWidget):
             self.current.setText("Not rated yet")
             return
         self.current.setText(
-            f"Current: {rating['grade']:g} by {rating['rater']} ({rating['created_at'][:16]})"
+            f"Current: {rating['grade']:g} by {rating['rater']} ({utc_minute(rating['created_at'])})"
         )
         if self.item and self.item.integer and self.group.button(int(rating["grade"])):
             self.group.button(int(rating["grade"])).setChecked(True)

@@ -199,6 +199,8 @@ def test_grade_a_recording_then_confirm(window, qtbot, demo_video, pose_models):
     rating = window.store.current_rating(rec["id"])
     assert rating["grade"] == 4 and rating["reason"] == "held 20 s, steady"
     assert window.sheet.total.text().startswith("Total: 4/52, 1 of 14 items rated")
+    when = rating["created_at"][:16].replace("T", " ")  # stored in UTC, and said to be
+    assert window.grades.current.text() == f"Current: 4 by {rating['rater']} ({when} UTC)"
 
 
 @pytest.mark.parametrize("family", ["dualalign", "mcmoe"])

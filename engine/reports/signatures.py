@@ -5,6 +5,7 @@ with who voided it, when and why."""
 from typing import Any
 
 from engine.store import Store
+from engine.store.choices import utc_minute
 
 
 def record_block(store: Store, session_id: int) -> dict[str, Any]:
@@ -47,20 +48,24 @@ def block_lines(record: dict[str, Any]) -> list[tuple[str, bool, str]]:
     for item, g in record.get("grades", {}).items():
         why = f" — {g['reason']}" if g["reason"] else ""
         lines.append(
-            (f"{item}: {g['grade']:g} by {g['rater']}, {_time(g['at'])}{why}", False, "#333333")
+            (
+                f"{item}: {g['grade']:g} by {g['rater']}, {utc_minute(g['at'])}{why}",
+                False,
+                "#333333",
+            )
         )
     signatures = record.get("signatures", [])
     if not signatures:
         lines.append(("UNSIGNED: no one has signed this session.", True, "#b71c1c"))
     for sig in signatures:
         line = (
-            f"Signed ({sig['meaning']}) by {sig['printed_name']}, {_time(sig['signed_at'])}; "
+            f"Signed ({sig['meaning']}) by {sig['printed_name']}, {utc_minute(sig['signed_at'])}; "
             f"content SHA-256 {sig['content_sha256'][:16]}…"
         )
         if sig["voided_at"]:
             lines.append(
                 (
-                    f"VOID — {line} Voided by {sig['voided_by']}, {_time(sig['voided_at'])}: "
+                    f"VOID — {line} Voided by {sig['voided_by']}, {utc_minute(sig['voided_at'])}: "
                     f"{sig['void_reason']}",
                     True,
                     "#b71c1c",
@@ -81,7 +86,3 @@ def draw_record_block(report, text, x: float, y: float, width: float, bottom: fl
         text(x, y, width, height, line, 8, bold, colour)
         y += height + 2
     return y + 8
-
-
-def _time(stamp: str) -> str:
-    return f"{stamp[:10]} {stamp[11:16]} UTC"

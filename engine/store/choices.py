@@ -37,14 +37,20 @@ def decoded(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(choice: dict[str, Any], named: bool = True) -> str:
-    """``person 2, person 1 from 6.0 s (set by ana on 2026-11-27 16:40)``; without ``named``
+    """``person 2, person 1 from 6.0 s (set by ana on 2026-11-27 16:40 UTC)``; without ``named``
     (de-identified exports) ``... (set by a user)``."""
     start = "chosen automatically" if choice["person"] is None else f"person {choice['person']}"
     parts = [start] + [f"person {p} from {t:.1f} s" for t, p in choice["handovers"]]
     if not named:
         return f"{', '.join(parts)} (set by a user)"
-    when = choice["created_at"][:16].replace("T", " ")
-    return f"{', '.join(parts)} (set by {choice['chosen_by']} on {when})"
+    return (
+        f"{', '.join(parts)} (set by {choice['chosen_by']} on {utc_minute(choice['created_at'])})"
+    )
+
+
+def utc_minute(stamp: str) -> str:
+    """A stored time (ISO, UTC) as ``2026-11-27 16:40 UTC``."""
+    return stamp[:16].replace("T", " ") + " UTC"
 
 
 def follows(followed: dict[str, Any], choice: dict[str, Any] | None) -> bool:
