@@ -261,3 +261,11 @@ def test_a_manifests_person_becomes_the_recordings_subject(demo_clip, pose_model
     with Store() as store:
         assert store.subject_choice(rec)["person"] == 2
         assert store.latest_assessment(rec)["stale"] and store.recording_status(rec)["needs_review"]
+    # batch extract stores the row's person as well
+    extracted = manifest(tmp_path, [(demo_clip, "cmas", "sit_ups", "S10", "2026-03-05", 2)],
+                         header)  # fmt: skip
+    args = ["batch", "extract", str(extracted), "--runner", "local", "--store", *FAST]
+    assert main([*args, "--out", str(tmp_path / "out3")]) == 0
+    (line,) = results(tmp_path / "out3")
+    with Store() as store:
+        assert store.subject_choice(line["recording_id"])["person"] == 2
