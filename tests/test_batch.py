@@ -232,7 +232,9 @@ def test_a_manifests_person_becomes_the_recordings_subject(demo_clip, pose_model
     """A row naming person 2 (the walker) stores that choice with the proposal made for them:
     the window's review and a later grading follow person 2 (they followed person 1, the
     automatic subject, beside a proposal made for person 2, with nothing flagged). A later row
-    without a person is stored flagged stale, and its result line says so."""
+    without a person follows the choice stored for its video (it followed person 1 and was
+    stored stale); a choice changed while a batch runs leaves its proposal flagged stale, and
+    its result line says so."""
     from engine.review import review_recording
 
     header = "video,protocol,item,subject,session,person"
@@ -256,16 +258,26 @@ def test_a_manifests_person_becomes_the_recordings_subject(demo_clip, pose_model
     args = ["batch", "grade", str(unnamed), "--runner", "local", "--store"]
     assert main([*args, "--out", str(tmp_path / "out2")]) == 0
     (line,) = results(tmp_path / "out2")
-    assert line["status"] == "ok" and line["recording_id"] == rec
+    assert line["status"] == "ok" and line["recording_id"] == rec and line["reason"] == ""
+    with Store() as store:
+        proposal = store.latest_assessment(rec)
+        assert proposal["details"]["subject"]["id"] == 2 and proposal["stale"] is None
+    # the window's user makes person 1 the subject while the batch runs
+    batch = driver.prepare("grade", unnamed, device="cpu", store=True)
+    with Store() as store:
+        store.choose_subject(rec, 1, (), "1")
+    driver.run(batch, LocalPool(1), tmp_path / "out3", store=True)
+    (line,) = results(tmp_path / "out3")
+    assert line["status"] == "ok"
     assert line["reason"].startswith(f"Stored as a stale proposal of recording {rec}. Made for")
     with Store() as store:
-        assert store.subject_choice(rec)["person"] == 2
+        assert store.subject_choice(rec)["person"] == 1
         assert store.latest_assessment(rec)["stale"] and store.recording_status(rec)["needs_review"]
     # batch extract stores the row's person as well
     extracted = manifest(tmp_path, [(demo_clip, "cmas", "sit_ups", "S10", "2026-03-05", 2)],
                          header)  # fmt: skip
     args = ["batch", "extract", str(extracted), "--runner", "local", "--store", *FAST]
-    assert main([*args, "--out", str(tmp_path / "out3")]) == 0
-    (line,) = results(tmp_path / "out3")
+    assert main([*args, "--out", str(tmp_path / "out4")]) == 0
+    (line,) = results(tmp_path / "out4")
     with Store() as store:
         assert store.subject_choice(line["recording_id"])["person"] == 2

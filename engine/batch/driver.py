@@ -68,6 +68,10 @@ def prepare(
         for i, row in enumerate(batch.rows):
             try:
                 notes = _session_notes(db, row, batch, i) if store else ""
+                choices = ()
+                if store and row.person is None:
+                    session_id = batch.sessions.get(i) or _existing_session(db, row)
+                    choices = _stored_choices(db, session_id, row.item)
                 if kind == "extract":
                     more = {"config": config.to_dict()}
                 else:
@@ -90,6 +94,7 @@ def prepare(
                     examination=notes,
                     cache=str(cache) if cache else None,
                     store=store,
+                    choices=choices,
                     **more,
                 )
             )
@@ -231,15 +236,44 @@ def _stored(db, batch: Batch, i: int, outcome: dict[str, Any]) -> dict[str, Any]
 def _session(db, row: Row) -> int:
     """The subject's session of the row's protocol on the row's date (``session``, default
     today), made with the subject when missing."""
+    found = _existing_session(db, row)
+    if found is not None:
+        return found
     try:
         db.subject(row.subject)
     except NotFoundError:
         db.add_subject(row.subject)
-    day = row.session or date.today().isoformat()
-    for session in db.sessions(row.subject):
-        if session["protocol"] == row.protocol and session["date"] == day:
-            return session["id"]
-    return db.new_session(row.subject, row.protocol, on=day)["id"]
+    return db.new_session(row.subject, row.protocol, on=_day(row))["id"]
+
+
+def _existing_session(db, row: Row) -> int | None:
+    """The subject's session of the row's protocol on the row's date, if there is one."""
+    try:
+        sessions = db.sessions(row.subject)
+    except NotFoundError:
+        return None
+    day = _day(row)
+    return next(
+        (s["id"] for s in sessions if s["protocol"] == row.protocol and s["date"] == day), None
+    )
+
+
+def _day(row: Row) -> str:
+    return row.session or date.today().isoformat()
+
+
+def _stored_choices(db, session_id: int | None, item: str) -> tuple:
+    """(video sha256, person, hand-overs) of the session's recordings of ``item`` whose subject
+    was chosen: a row without a ``person`` follows the choice of the recording of its video."""
+    if session_id is None:
+        return ()
+    found = []
+    for recording in db.recordings(session_id):
+        choice = db.subject_choice(recording["id"]) if recording["item"] == item else None
+        if choice is not None:
+            person = None if choice["person"] is None else str(choice["person"])
+            found.append((recording["sha256"], person, tuple(choice["handovers"])))
+    return tuple(found)
 
 
 def _store_result(db, kind: str, row: Row, session_id: int, record: dict[str, Any]) -> int:

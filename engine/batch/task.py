@@ -26,7 +26,8 @@ _MODELS: dict[tuple, Any] = {}  # loaded models, kept for the next task of this 
 class Task:
     """``config``: ``ExtractionConfig.to_dict()`` (extract); ``model``: the model's database row
     (grade); ``cache``: the cache folder (None: the data directory's); ``store``: send back the
-    ``record`` the driver stores."""
+    ``record`` the driver stores; ``choices``: (video sha256, person, hand-overs) of the stored
+    recordings whose subject was chosen, followed without a ``person`` when the video is one."""
 
     index: int
     kind: str
@@ -41,6 +42,7 @@ class Task:
     modalities: tuple[str, ...] | None = None
     cache: str | None = None
     store: bool = False
+    choices: tuple[tuple[str, str | None, tuple[tuple[float, int], ...]], ...] = ()
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -61,6 +63,18 @@ def run_task(task: Task) -> dict[str, Any]:
     return out
 
 
+def _followed(task: Task) -> tuple[str | None, tuple[tuple[float, int], ...]]:
+    """Whom the task follows: the row's person, else the subject chosen for the stored
+    recording of this video (found by content), else the automatic one."""
+    video = Path(task.video)
+    if task.person is not None or not task.choices or not video.is_file():
+        return task.person, ()
+    from engine.hashing import file_sha256
+
+    digest = file_sha256(video)
+    return next(((p, h) for sha, p, h in task.choices if sha == digest), (None, ()))
+
+
 def _cache(task: Task):
     from engine.cache import Cache
 
@@ -74,7 +88,7 @@ def _extract(task: Task) -> dict[str, Any]:
     config = (
         ExtractionConfig.from_dict(task.config or {"modalities": {}})
         .for_recording(task.protocol, task.item, task.examination)
-        .following(task.person)
+        .following(*_followed(task))
     )
     result = extract(Path(task.video), config, cache=_cache(task))
     record = result.to_dict()
@@ -92,6 +106,7 @@ def _grade(task: Task) -> dict[str, Any]:
     key = (task.model["id"], task.model["path"], task.device)
     if key not in _MODELS:
         _MODELS[key] = load_model(task.model, task.device)
+    person, handovers = _followed(task)
     result = grade_video(
         Path(task.video),
         task.protocol,
@@ -100,7 +115,8 @@ def _grade(task: Task) -> dict[str, Any]:
         list(task.modalities) if task.modalities else None,
         task.device,
         examination=task.examination,
-        person=task.person,
+        person=person,
+        handovers=handovers,
         cache=_cache(task),
     )
     details = result.details
