@@ -444,19 +444,21 @@ class MainWindow(QMainWindow):
 
     def _graded(self, recording_id: int, row: dict) -> None:
         self.tree.reload()
+        outcome = f"Proposal: grade {row['grade']:g}"
+        self.status_text.setText(outcome)
         if recording_id == self.recording_id:
             self._show_assessment(row)
-            self._load_tracks(self.store.recording(recording_id))  # what the grade came from
-        self.status_text.setText(f"Proposal: grade {row['grade']:g}")
+            self._load_tracks(self.store.recording(recording_id), outcome)  # what it graded
 
     def _session_graded(self, session_id: int, count: int) -> None:
         self.tree.reload()
         self.show_session(session_id)
+        outcome = f"Graded {count} recording" + ("" if count == 1 else "s")
+        self.status_text.setText(outcome)
         shown = None if self.recording_id is None else self.store.recording(self.recording_id)
         if shown is not None and shown["session_id"] == session_id:  # graded with the others
             self._show_assessment(self.store.latest_assessment(shown["id"]))
-            self._load_tracks(shown)
-        self.status_text.setText(f"Graded {count} recording" + ("" if count == 1 else "s"))
+            self._load_tracks(shown, outcome)
 
     # -- exports -------------------------------------------------------------------------------
     def _save_name(self, title: str, pattern: str) -> Path | None:
@@ -557,16 +559,20 @@ class MainWindow(QMainWindow):
         if problems:
             show_error(self, " ".join(problems))
 
-    def _load_tracks(self, recording: dict) -> None:
+    def _load_tracks(self, recording: dict, status: str | None = None) -> None:
         """Show the cached tracks of an extracted or graded recording (reading the cache in the
-        job queue): those its latest proposal was computed from, once it is graded."""
+        job queue): those its latest proposal was computed from, once it is graded; then
+        ``status`` in the status line (default: which video is shown)."""
         if not _has_tracks(self.store, recording["id"]):
             return
 
+        def show(review) -> None:
+            if recording["id"] == self.recording_id:
+                self._show_review(review)
+                self.status_text.setText(status or f"Showing {Path(recording['path']).name}")
+
         job = self._tracks_job(recording, "Loading the tracks of", work.load_recording)
-        job.signals.finished.connect(
-            lambda review: recording["id"] == self.recording_id and self._show_review(review)
-        )
+        job.signals.finished.connect(show)
         self.submit(job)
 
     def _show_assessment(self, row: dict | None) -> None:
@@ -592,7 +598,6 @@ class MainWindow(QMainWindow):
         self.review = review
         _draw_skeleton(self.video, review)
         self.video.set_people(review.people, review.subject_ids)
-        self.status_text.setText(f"Showing {Path(review.extraction.video).name}")
         for title, (times, curves) in review.rows.items():
             self.timeline.set_row(title, times, curves)
         subject = review.subject or {}
