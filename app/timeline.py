@@ -136,8 +136,10 @@ class Timeline(QWidget):
                 box = line.label.sceneBoundingRect()
                 if not any(box.intersects(other) for other in placed):
                     placed.append(box)
+                    line.label.setVisible(True)
                     break
-            line.label.setVisible(box in placed)  # else its line's tooltip says it
+            else:
+                line.label.setVisible(False)  # its line's tooltip says it
 
     def set_playhead(self, seconds: float) -> None:
         self.playhead = seconds

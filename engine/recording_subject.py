@@ -63,27 +63,29 @@ def choose(
     subject = choose_subject(people, person)
     for time_s, other in sorted(handovers):
         subject = hand_over(subject, people, time_s, other)
-    automatic = person is None or person.strip().lower() in ("", "auto")
-    chosen = None if automatic else subject.id
-    how = "automatic" if automatic else (person or "").strip()
-    return keep_choice(store, recording_id, chosen, subject.handovers, how, reason)
+    return keep_choice(store, recording_id, person, subject.id, subject.handovers, reason)
 
 
 def keep_choice(
     store: Store,
     recording_id: int,
-    person: int | None,
+    asked: str | None,
+    resolved: int | None,
     handovers: Iterable[tuple[float, int]] = (),
-    how: str = "",
     reason: str | None = None,
 ) -> dict[str, Any] | None:
-    """Store ``person`` (an id resolved on the recording's people; None: automatic) with
-    ``handovers`` as the recording's subject unless that is the choice in force already; the
-    choice in force (None: never set)."""
+    """Store the subject the user ``asked`` for ("auto", an id or a point, as typed; None:
+    automatic), ``resolved`` to a person id on the recording's people, with ``handovers``, as
+    the recording's subject unless that is the choice in force already; the choice in force
+    (None: never set)."""
+    automatic = asked is None or asked.strip().lower() in ("", "auto")
+    person = None if automatic else resolved
+    how = "automatic" if automatic else asked.strip()
     handovers = list(handovers)
     current = store.subject_choice(recording_id)
-    asked = (person, handovers)
-    if asked == ((current["person"], current["handovers"]) if current else (None, [])):
+    if (person, handovers) == (
+        (current["person"], current["handovers"]) if current else (None, [])
+    ):
         return current
     return store.choose_subject(recording_id, person, handovers, how, reason)
 

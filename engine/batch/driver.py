@@ -297,11 +297,8 @@ def _store_result(db, kind: str, row: Row, session_id: int, record: dict[str, An
 def _keep_choice(db, recording_id: int, person: str | None, followed: dict | None) -> None:
     from engine.recording_subject import keep_choice
 
-    if person is None or followed is None:
-        return
-    automatic = person.strip().lower() in ("", "auto")
-    chosen = None if automatic else followed["id"]
-    keep_choice(db, recording_id, chosen, (), "automatic" if automatic else person.strip())
+    if person is not None and followed is not None:
+        keep_choice(db, recording_id, person, followed["id"])
 
 
 def _extraction(record: dict[str, Any]):
