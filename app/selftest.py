@@ -2,8 +2,8 @@
 
 Runs offscreen with a temporary data directory (``AQA_HOME``) and private settings: loads the
 protocol catalog and the pose model files, opens the main window, makes a short clip (the first
-seconds of the cached sports2d demo video when there is one, else a drawn moving figure with a
-tone), imports and extracts it through the window's job queue, grades it when a grading model is
+seconds of the cached sports2d demo video when there is one, else a drawn moving figure; a tone
+for sound, since the demo's own track is silent), imports and extracts it through the window's job queue, grades it when a grading model is
 shipped, checks the database and runs the ``aqa`` command line. One line per check; the exit code
 is 0 only when every required check passed (a skipped check says why).
 """
@@ -209,12 +209,12 @@ def _clip(state: dict[str, Any], tmp: Path) -> str:
     demo = _cached_demo()
     target = tmp / "selftest-clip.mp4"
     if demo is not None:
-        (frames, fps), audio = _demo_frames(demo), _demo_audio(demo)
-        what = f"first {CLIP_SECONDS:g} s of {demo.name}"
+        frames, fps = _demo_frames(demo)
+        what = f"first {CLIP_SECONDS:g} s of {demo.name} with a tone (its own track is silent)"
     else:
-        frames, fps, audio = _drawn_frames(), DRAWN_FPS, _tone()
+        frames, fps = _drawn_frames(), DRAWN_FPS
         what = "drawn moving figure with a tone"
-    count = _write_clip(target, frames, fps, audio)
+    count = _write_clip(target, frames, fps, _tone())
     state["clip"], state["real_person"] = target, demo is not None
     return f"{what}: {count} frames at {fps} fps, {target.stat().st_size // 1024} KiB"
 
@@ -398,23 +398,6 @@ def _demo_frames(video: Path) -> tuple[list[np.ndarray], int]:
     return frames, rate
 
 
-def _demo_audio(video: Path) -> np.ndarray | None:
-    import av
-
-    with av.open(str(video)) as container:
-        if not container.streams.audio:
-            return None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-        chunks = [
-            out.to_ndarray().reshape(-1)
-            for frame in container.decode(audio=0)
-            if frame.time is None or frame.time < CLIP_SECONDS
-            for out in resampler.resample(frame)
-        ]
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return samples[: int(CLIP_SECONDS * AUDIO_RATE)]
-
-
 def _drawn_frames() -> Iterator[np.ndarray]:
     """A figure (head, trunk, limbs) raising and lowering its arms while stepping sideways."""
     import cv2
@@ -447,10 +430,8 @@ def _size(width: int, height: int) -> tuple[int, int]:
     return 2 * round(width * scale / 2), 2 * round(height * scale / 2)
 
 
-def _write_clip(
-    path: Path, frames: Iterable[np.ndarray], fps: int, audio: np.ndarray | None
-) -> int:
-    """H.264 video (+ AAC audio) written with PyAV; returns the number of frames."""
+def _write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, audio: np.ndarray) -> int:
+    """H.264 video + AAC audio written with PyAV; returns the number of frames."""
     import av
 
     count = 0
@@ -462,17 +443,15 @@ def _write_clip(
                 video.height, video.width = image.shape[:2]
                 video.pix_fmt = "yuv420p"
                 video.options = {"preset": "ultrafast"}
-                if audio is not None and audio.size:
-                    sound = out.add_stream("aac", rate=AUDIO_RATE)
-                    sound.layout = "mono"
+                sound = out.add_stream("aac", rate=AUDIO_RATE)
+                sound.layout = "mono"
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             out.mux(video.encode(frame))
             count += 1
         if video is None:
             raise RuntimeError("no frames to write")
         out.mux(video.encode())
-        if sound is not None:
-            _write_audio(out, sound, audio)
+        _write_audio(out, sound, audio)
     return count
 
 

@@ -80,7 +80,8 @@ def clip_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_clip(demo_video, clip_dir) -> Path:
-    """The first 3 s of the demo at 640x360, H.264 + AAC (16 kHz mono), 90 frames."""
+    """The first 3 s of the demo at 640x360, 90 frames, H.264 + AAC (16 kHz mono) holding
+    ``videos.tone``: the demo's own track is silent, which grading counts as no audio."""
     import videos
 
     return videos.clip(demo_video, clip_dir / "demo-3s.mp4", seconds=3.0, short_side=360)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import videos
 
-from engine.extract.audio import NO_AUDIO, LogMel, LogMelBackend, mel_filterbank
+from engine.extract.audio import NO_AUDIO, SILENT, LogMel, LogMelBackend, mel_filterbank
 from engine.media.decode import Audio, decode_audio
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -62,7 +62,16 @@ def test_backend_on_video_with_sound(tmp_path):
     assert track.ok and track["logmel"].shape[1] == 128
     assert track.frames == pytest.approx(200, abs=5)
     assert track.times[1] - track.times[0] == pytest.approx(0.01)
-    assert not track.meta["silent"]
+    assert track.meta["peak"] > 0.3
+
+
+def test_silent_track_is_missing(tmp_path):
+    frames = [np.zeros((64, 96, 3), np.uint8)] * 30
+    path = videos.write_video(tmp_path / "mute.mp4", frames, audio=np.zeros(16000, np.float32))
+    audio = decode_audio(path)
+    assert audio is not None and not audio.samples.any()  # a real track, every sample zero
+    track = LogMelBackend().run(audio)
+    assert track.status == "missing" and track.reason == SILENT
 
 
 def test_no_audio_track_is_missing_not_error(vtest_video):

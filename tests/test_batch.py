@@ -31,7 +31,7 @@ def clips(demo_video, vtest_video, tmp_path_factory) -> dict[str, Path]:
     bad.write_text("not a video")
     return {
         "demo": videos.clip(demo_video, folder / "demo-1s.mp4", seconds=1.0, short_side=240),
-        "vtest": videos.clip(vtest_video, folder / "vtest-1s.mp4", 1.0, 240, audio=False),
+        "vtest": videos.clip(vtest_video, folder / "vtest-1s.mp4", 1.0, 240, audio=None),
         "demo2": videos.clip(demo_video, folder / "demo-2s.mp4", seconds=2.0, short_side=240),
         "bad": bad,
     }

@@ -70,6 +70,22 @@ def test_flags_with_reasons_from_a_damaged_video(capsys, demo_clip, pose_models,
     assert "⚠ recording 1: Damaged video" in out
 
 
+def test_a_silent_track_is_graded_as_no_audio(capsys, demo_video, demo_clip, pose_models, tmp_path):
+    """The demo's own audio track is digital silence: the grade says it read no audio, and why."""
+    silent = videos.clip(demo_video, tmp_path / "silent.mp4", 3.0, 360, audio="source")
+    session = new_session(capsys)
+    at = ["--session", session, "--item", ITEM]
+    code, out, _ = run(capsys, "grade", silent, *at)
+    assert code == 0 and "modalities used: skeleton, flow\n" in out
+    assert "⚠ No audio: the audio track holds only silence." in out
+    code, out, _ = run(capsys, "recording", "list")
+    assert "modality missing" in out
+    code, out, _ = run(capsys, "grade", demo_clip, *at, "--json")  # the same pictures with sound
+    details = json.loads(out)["details"]
+    assert details["modalities_used"] == ["skeleton", "flow", "audio"]
+    assert details["modalities_missing"] == {}
+
+
 def test_every_argument_has_help():
     def walk(parser, path):
         for action in parser._actions:

@@ -447,7 +447,7 @@ def test_coach_view_labels_refuses_and_draws_seconds(
         "B is Sit-ups (six variants) (0–6)."
     )
     # vtest's first 21 s (10 fps) written at 30 fps: a 7-s video
-    short = videos.clip(vtest_video, tmp_path / "vtest-7s.mp4", 21.0, 288, audio=False)
+    short = videos.clip(vtest_video, tmp_path / "vtest-7s.mp4", 21.0, 288, audio=None)
     second = import_recording(store, session["id"], short, "head_elevation")
     for rec in (first, second):
         reload(window, "recording", rec["id"])

@@ -83,11 +83,9 @@ def write_video(
 
 
 def write_audio_only(path: Path, seconds: float = 1.0, rate: int = 16000) -> Path:
-    """An AAC-only .mp4 holding a 440 Hz tone."""
-    t = np.arange(int(seconds * rate)) / rate
-    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    """An AAC-only .mp4 holding ``tone``."""
     with av.open(str(path), "w", format="mp4") as out:
-        _write_audio(out, _add_audio(out, rate), tone, rate)
+        _write_audio(out, _add_audio(out, rate), tone(seconds, rate), rate)
     return path
 
 
@@ -109,10 +107,20 @@ def _write_audio(out, stream, samples: np.ndarray, rate: int, offset: int = 0) -
     out.mux(stream.encode())
 
 
-def clip(src: Path, dst: Path, seconds: float, short_side: int, audio: bool = True) -> Path:
-    """The first ``seconds`` of ``src`` re-encoded small (H.264, AAC 16 kHz mono when asked)."""
-    sound = read_audio(src, seconds) if audio else None
-    return write_video(dst, read_frames(src, seconds, short_side), audio=sound)
+def clip(src: Path, dst: Path, seconds: float, short_side: int, audio: str | None = "tone") -> Path:
+    """The first ``seconds`` of ``src`` re-encoded small (H.264, AAC 16 kHz mono): ``audio``
+    "tone" (``tone``: the sports2d demo's own track is silent), "source" (its own) or None."""
+    sound = {"tone": lambda: tone(seconds), "source": lambda: read_audio(src, seconds)}
+    samples = sound[audio]() if audio else None
+    return write_video(dst, read_frames(src, seconds, short_side), audio=samples)
+
+
+def tone(seconds: float, rate: int = 16000) -> np.ndarray:
+    """A test sound: a 440 Hz tone rising and falling twice a second over a little noise."""
+    t = np.arange(int(seconds * rate)) / rate
+    swell = 0.5 + 0.5 * np.sin(2 * np.pi * 2 * t)
+    noise = np.random.default_rng(0).normal(0.0, 0.01, t.size)
+    return (0.3 * swell * np.sin(2 * np.pi * 440 * t) + noise).astype(np.float32)
 
 
 def portrait_rotated(src: Path, dst: Path, seconds: float, short_side: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from engine.extract.tracks import FeatureRows, Track, missing
 from engine.media.decode import AUDIO_RATE
 
 NO_AUDIO = "no audio track"
+SILENT = "the audio track holds only silence"
 
 
 def mel(freq):
@@ -135,7 +136,7 @@ class LogMel:
 class LogMelBackend(AudioBackend):
     modality = "audio"
     name = "logmel"
-    version = "2"  # 2: times from the container's start
+    version = "3"  # 2: times from the container's start; 3: a silent track is missing
 
     def __init__(self, device: str = "cpu", n_mels: int = 128, hop_ms: float = 10.0) -> None:
         self.device = device
@@ -162,11 +163,13 @@ class LogMelBackend(AudioBackend):
         if len(audio.samples) < self.logmel.window:
             reason = f"the audio track is shorter than one {self.logmel.window} sample window"
             return missing(self.modality, self.name, self.version, self.params(), reason)
+        peak = float(np.abs(audio.samples).max())
+        if peak == 0.0:  # digital silence tells a model nothing: it is graded as missing
+            return missing(self.modality, self.name, self.version, self.params(), SILENT)
         samples = audio.samples - audio.samples.mean()
         features = self.logmel(samples)
         if cancel is not None:
             cancel.check()
-        peak = float(np.abs(audio.samples).max())
         return Track(
             modality=self.modality,
             backend=self.name,
@@ -176,7 +179,6 @@ class LogMelBackend(AudioBackend):
             arrays={"logmel": features},
             meta={
                 "duration_s": round(audio.duration_s, 4),
-                "silent": peak == 0.0,
                 "peak": round(peak, 6),
                 "frames_per_second": self.logmel.rate / self.logmel.hop,
                 "log_floor": math.log(np.finfo(np.float32).eps),
