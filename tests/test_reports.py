@@ -190,6 +190,38 @@ def test_a_recording_graded_without_an_extraction_has_its_key_frame(
         assert len(listed.stdout.strip().splitlines()) == 3  # the header, the rule, the picture
 
 
+def test_report_and_window_picture_the_skeleton_the_grade_read(
+    capsys, demo_clip, pose_models, aqa_home, monkeypatch
+):
+    """An extraction with other settings (the full profile) after the grading leaves the
+    picture as it was: the report's key frame and the window's tracks are both the proposal's
+    skeleton (the report took the later extraction's, the window the proposal's)."""
+    from engine.cache import Cache
+    from engine.extract.config import ExtractionConfig
+    from engine.extract.pipeline import extract
+    from engine.reports.key_frames import session_key_frames, skeleton_key
+    from engine.review import graded_config
+
+    assert main(["demo", "--video", str(demo_clip)]) == 0
+    monkeypatch.setenv("AQA_USER", "demo")  # the demo's account (aqa demo prints it)
+    monkeypatch.setenv("AQA_PASSWORD", "demo")
+    at = ["--session", "1", "--item", "arm_raise_duration", "--profile", "full"]
+    assert main(["extract", str(demo_clip), *at]) == 0
+    assert "attached to recording 1" in capsys.readouterr().out
+    with Store() as store:
+        graded = store.latest_assessment(1)["details"]["cache_keys"]["skeleton"]
+        (later,) = store.db.execute(
+            "select cache_key from extractions where modality = 'skeleton' order by id desc"
+        ).fetchone()
+        assert later != graded  # the full profile's skeleton was recorded after the grading
+        assert skeleton_key(store, 1) == graded
+        frame = session_key_frames(store, 1)["arm_raise_duration"]
+        settings = ExtractionConfig.parse("skeleton,flow", profile="full")
+        shown = extract(demo_clip, graded_config(store, 1, settings))
+    assert shown.modalities["skeleton"].cache_key == graded and shown.modalities["skeleton"].cached
+    assert frame.time_s in np.load(Cache().path(graded))["times"].tolist()
+
+
 def test_long_report_pages_never_split_a_block(rated_session, tmp_path):
     """Every item proposed and pictured: two pages, numbered, each key-frame row whole."""
     if shutil.which("pdftotext") is None:

@@ -37,7 +37,7 @@ def key_frame(video: Path, coco17: np.ndarray, times: np.ndarray, width: int = 4
 
 def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
     """Item id -> key frame of the item's first recording extracted or graded with a skeleton:
-    the skeleton it recorded last (``skeleton_key``), following the subject in force."""
+    the skeleton of ``skeleton_key``, following the subject in force."""
     from engine.recordings import checked_path
 
     frames = {}
@@ -58,22 +58,19 @@ def session_key_frames(store: Store, session_id: int) -> dict[str, KeyFrame]:
 
 
 def skeleton_key(store: Store, recording_id: int) -> str | None:
-    """The cache key of the skeleton the recording recorded last: its latest extraction's or
-    its latest proposal's, whichever came later ("" when unknown); None when it was neither
-    extracted nor graded with a skeleton."""
-    found = []
-    row = store.db.execute(
-        "select created_at, cache_key from extractions where recording_id = ? "
-        "and modality = 'skeleton' and status = 'ok' order by id desc limit 1",
-        [recording_id],
-    ).fetchone()
-    if row is not None:
-        found.append((row[0], row[1] or ""))
+    """The cache key of the skeleton to picture: the latest proposal's, when it read one (the
+    skeleton the grade came from, as the window draws it: ``engine.review.graded_config``), else
+    the latest extraction's ("" when unknown); None when there is neither."""
     latest = store.latest_assessment(recording_id)
     details = (latest or {}).get("details") or {}
     if "skeleton" in (details.get("modalities_used") or ()):
-        found.append((latest["created_at"], (details.get("cache_keys") or {}).get("skeleton", "")))
-    return max(found)[1] if found else None
+        return (details.get("cache_keys") or {}).get("skeleton", "")
+    row = store.db.execute(
+        "select cache_key from extractions where recording_id = ? "
+        "and modality = 'skeleton' and status = 'ok' order by id desc limit 1",
+        [recording_id],
+    ).fetchone()
+    return None if row is None else row[0] or ""
 
 
 def recorded_skeleton(store: Store, recording_id: int, video: Path, key: str):
