@@ -17,6 +17,7 @@ from engine.batch import driver
 from engine.batch.local import LocalPool
 from engine.cli import main
 from engine.errors import MissingDependencyError
+from engine.recordings import import_recording
 from engine.store import Store
 
 FAST = ["--modalities", "skeleton,flow,audio", "--profile", "fast"]
@@ -226,6 +227,33 @@ def test_extract_into_an_existing_session(clips, pose_models, tmp_path, capsys):
             "select modality, status from extractions where recording_id = ?", [recording["id"]]
         ).fetchall()
     assert sorted(stored) == [("audio", "ok"), ("flow", "ok"), ("skeleton", "ok")]
+
+
+def test_a_grading_batch_follows_the_stored_subject_without_storing(
+    demo_clip, pose_models, tmp_path
+):
+    """Without --store, a row without a person follows the subject chosen in the window for the
+    stored recording of its video (named by the session's date or its id); it followed the
+    automatic subject, person 1, and its result did not say whom it followed. A row of a
+    session the database lacks follows the automatic subject; nothing is stored."""
+    with Store() as store:
+        store.add_subject("S12")
+        session = store.new_session("S12", "cmas", on="2026-03-06")
+        rec = import_recording(store, session["id"], demo_clip, "head_elevation")
+        store.choose_subject(rec["id"], 2, (), "2")
+    rows = [(demo_clip, "cmas", "head_elevation", "S12", "2026-03-06", ""),
+            (demo_clip, "cmas", "head_elevation", "", session["id"], ""),
+            (demo_clip, "cmas", "head_elevation", "S12", "2026-03-07", "")]  # fmt: skip
+    path = manifest(tmp_path, rows, "video,protocol,item,subject,session,person")
+    args = ["batch", "grade", str(path), "--runner", "local", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    lines = results(tmp_path / "out")
+    assert [line["subject"]["id"] for line in lines] == [2, 2, 1]
+    assert [line["subject"]["chosen_by"] for line in lines] == ["user", "user", "auto"]
+    assert lines[2]["subject"]["people"] == 2
+    with Store() as store:
+        assert store.latest_assessment(rec["id"]) is None
+        assert len(store.recordings(session["id"])) == 1 and len(store.sessions()) == 1
 
 
 def test_a_manifests_person_becomes_the_recordings_subject(demo_clip, pose_models, tmp_path):

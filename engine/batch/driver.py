@@ -1,7 +1,8 @@
 """The batch driver: manifest -> tasks -> a runner -> ``results.jsonl`` (and the database).
 
-Only the driver opens the database: to find each item's model (``grade``) and, with ``store``,
-to write each result as it arrives (the recording, its extractions or its proposal). Results are
+Only the driver opens the database: to find each item's model (``grade``) and the subjects chosen
+for the stored recordings of the rows' videos (followed by rows without a ``person``), and, with
+``store``, to write each result as it arrives (the recording, its extractions or its proposal). Results are
 written in manifest order when the batch ends, is cancelled (Ctrl-C) or stops on an error, so a
 rerun finds what is done in the cache.
 """
@@ -69,9 +70,8 @@ def prepare(
             try:
                 notes = _session_notes(db, row, batch, i) if store else ""
                 choices = ()
-                if store and row.person is None:
-                    session_id = batch.sessions.get(i) or _existing_session(db, row)
-                    choices = _stored_choices(db, session_id, row.item)
+                if db is not None and row.person is None:
+                    choices = _stored_choices(db, _known_session(db, row, batch, i), row.item)
                 if kind == "extract":
                     more = {"config": config.to_dict()}
                 else:
@@ -244,6 +244,16 @@ def _session(db, row: Row) -> int:
     except NotFoundError:
         db.add_subject(row.subject)
     return db.new_session(row.subject, row.protocol, on=_day(row))["id"]
+
+
+def _known_session(db, row: Row, batch: Batch, i: int) -> int | None:
+    """The row's session if the database has it (its id, or the subject's session of the
+    protocol on the row's date), else None."""
+    if i in batch.sessions:
+        return batch.sessions[i]
+    if row.session is not None and row.session.isdigit():
+        return int(row.session)
+    return _existing_session(db, row) if row.subject else None
 
 
 def _existing_session(db, row: Row) -> int | None:

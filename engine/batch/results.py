@@ -12,7 +12,17 @@ from engine.atomic import write_text
 from engine.batch.manifest import Row
 
 RESULTS_FILE = "results.jsonl"
-FIELDS = ("status", "reason", "attempts", "seconds", "worker", "sha256", "modalities", "proposal")
+FIELDS = (
+    "status",
+    "reason",
+    "attempts",
+    "seconds",
+    "worker",
+    "sha256",
+    "modalities",
+    "subject",
+    "proposal",
+)
 
 
 def result_line(row: Row, outcome: dict[str, Any]) -> dict[str, Any]:

@@ -93,6 +93,7 @@ def _extract(task: Task) -> dict[str, Any]:
     result = extract(Path(task.video), config, cache=_cache(task))
     record = result.to_dict()
     out = {"sha256": result.sha256, "modalities": _modalities(record["modalities"])}
+    out["subject"] = result.subject_details()
     if not result.ok:
         reasons = "; ".join(f"{m}: {r.reason}" for m, r in result.modalities.items())
         out.update(status="failed", reason=f"Nothing could be extracted ({reasons}).")
@@ -132,6 +133,7 @@ def _grade(task: Task) -> dict[str, Any]:
     }
     return {
         "modalities": _modalities(result.extraction),
+        "subject": details.get("subject"),
         "proposal": proposal,
         "record": result.row(),
     }
