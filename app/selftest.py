@@ -3,9 +3,10 @@
 Runs offscreen with a temporary data directory (``AQA_HOME``) and private settings: loads the
 protocol catalog and the pose model files, opens the main window, makes a short clip (the first
 seconds of the cached sports2d demo video when there is one, else a drawn moving figure; a tone
-for sound, since the demo's own track is silent), imports and extracts it through the window's job queue, grades it when a grading model is
-shipped, checks the database and runs the ``aqa`` command line. One line per check; the exit code
-is 0 only when every required check passed (a skipped check says why).
+for sound, since the demo's own track is silent), imports and extracts it through the window's
+job queue, grades it when a grading model is shipped, checks the database and runs the ``aqa``
+command line. One line per check; the exit code is 0 only when every required check passed (a
+skipped check says why).
 """
 
 from __future__ import annotations

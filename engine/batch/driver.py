@@ -2,9 +2,9 @@
 
 Only the driver opens the database: to find each item's model (``grade``) and the subjects chosen
 for the stored recordings of the rows' videos (followed by rows without a ``person``), and, with
-``store``, to write each result as it arrives (the recording, its extractions or its proposal). Results are
-written in manifest order when the batch ends, is cancelled (Ctrl-C) or stops on an error, so a
-rerun finds what is done in the cache.
+``store``, to write each result as it arrives (the recording, its extractions or its proposal).
+Results are written in manifest order when the batch ends, is cancelled (Ctrl-C) or stops on an
+error, so a rerun finds what is done in the cache.
 """
 
 from __future__ import annotations
