@@ -149,11 +149,8 @@ def recorded_extraction(store: Store, recording_id: int):
     graded = graded_extraction(store, recording_id)
     if graded is not None:
         return graded
-    done = store.db.execute(
-        "select distinct modality from extractions where recording_id = ? and status = 'ok'",
-        [recording_id],
-    )
-    return ExtractionConfig.parse([row[0] for row in done] or ["skeleton"])
+    done = dict.fromkeys(row["modality"] for row in store.extractions(recording_id))
+    return ExtractionConfig.parse(list(done) or ["skeleton"])
 
 
 def extract_again(

@@ -65,12 +65,8 @@ def skeleton_key(store: Store, recording_id: int) -> str | None:
     details = (latest or {}).get("details") or {}
     if "skeleton" in (details.get("modalities_used") or ()):
         return (details.get("cache_keys") or {}).get("skeleton", "")
-    row = store.db.execute(
-        "select cache_key from extractions where recording_id = ? "
-        "and modality = 'skeleton' and status = 'ok' order by id desc limit 1",
-        [recording_id],
-    ).fetchone()
-    return None if row is None else row[0] or ""
+    extracted = store.extractions(recording_id, "skeleton")
+    return (extracted[0]["cache_key"] or "") if extracted else None
 
 
 def recorded_skeleton(store: Store, recording_id: int, video: Path, key: str):

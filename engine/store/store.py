@@ -330,6 +330,13 @@ class Store:
         row = {**row, "recording_id": recording_id, "created_at": now()}
         return self._insert("extractions", row, actor)
 
+    def extractions(self, recording_id: int, modality: str | None = None) -> list[dict[str, Any]]:
+        """The recording's successful extractions (of ``modality``, else of every one), newest
+        first."""
+        where = "recording_id = ? and status = 'ok'" + (" and modality = ?" if modality else "")
+        args = [recording_id, modality] if modality else [recording_id]
+        return list(self.db["extractions"].rows_where(where, args, order_by="id desc"))
+
     def add_assessment(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
         """Store a model proposal; ``grade_probs`` (list) and ``details`` (dict) become JSON."""
         session_id = self.recording(recording_id)["session_id"]
@@ -357,12 +364,8 @@ class Store:
         """What has happened to a recording: extracted, graded, rated, and whether to review it."""
         assessment = self.latest_assessment(recording_id)
         details = (assessment or {}).get("details") or {}
-        extracted = self.db.execute(
-            "select count(*) from extractions where recording_id = ? and status = 'ok'",
-            [recording_id],
-        ).fetchone()[0]
         return {
-            "extracted": extracted > 0,
+            "extracted": bool(self.extractions(recording_id)),
             "graded": assessment is not None,
             "rated": self.current_rating(recording_id) is not None,
             "needs_review": bool(
