@@ -128,6 +128,9 @@ class Timeline(QWidget):
         clears the labels left of it, so that marks a few seconds apart stay legible, or hidden
         where none does (zoom in to see it); again whenever the row is zoomed or resized."""
         top = next(iter(self.plots.values()), None)
+        if top is None:
+            return
+        top.vb.updateMatrix()  # done lazily, at the next paint: the labels' places need it now
         lines = sorted((line for plot, line in self.mark_lines if plot is top), key=_value)
         placed = []
         for line in lines:

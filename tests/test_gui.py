@@ -464,3 +464,28 @@ def test_coach_view_labels_refuses_and_draws_seconds(
     assert len(starts) == 3 and starts[0] == 0 and ends[-1] <= 7.8  # seconds of the 7.7-s A
     assert np.all(ends - starts > 1.0)  # segments of seconds, not bars 0.8 wide at their index
     view.close()
+
+
+def test_mark_labels_are_placed_on_the_rows_current_geometry(qtbot):
+    """Widened from 150 to 1200 pixels, the timeline shows all four swap labels, each clear of
+    the others; the stacking measured the labels through the view's previous transform (it is
+    updated lazily, at the next paint), so on some resizes it hid labels that fit (two of four
+    here; one of four in a full-suite run of the people test)."""
+    from app.timeline import Timeline
+
+    timeline = Timeline()
+    qtbot.addWidget(timeline)
+    timeline.resize(150, 300)
+    timeline.show()
+    t = np.linspace(0.0, 80.0, 801)
+    timeline.set_row("angle (°)", t, {"neck": np.sin(t)})
+    timeline.set_row("motion", t, {"mean speed": np.cos(t)})
+    timeline.set_marks([(s, f"swap? {s:.1f} s") for s in (16.0, 20.9, 23.4, 36.6)])
+    qtbot.wait(100)
+    timeline.resize(1200, 300)
+    qtbot.wait(200)
+    top = next(iter(timeline.plots.values()))
+    labels = [line.label for plot, line in timeline.mark_lines if plot is top]
+    assert [label.isVisible() for label in labels] == [True] * 4
+    boxes = [label.sceneBoundingRect() for label in labels]
+    assert not any(a.intersects(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
