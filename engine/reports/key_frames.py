@@ -65,7 +65,7 @@ def skeleton_key(store: Store, recording_id: int) -> str | None:
     details = (latest or {}).get("details") or {}
     if "skeleton" in (details.get("modalities_used") or ()):
         return (details.get("cache_keys") or {}).get("skeleton", "")
-    extracted = store.extractions(recording_id, "skeleton")
+    extracted = store.extractions(recording_id, "skeleton", limit=1)
     return (extracted[0]["cache_key"] or "") if extracted else None
 
 

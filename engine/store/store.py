@@ -330,12 +330,15 @@ class Store:
         row = {**row, "recording_id": recording_id, "created_at": now()}
         return self._insert("extractions", row, actor)
 
-    def extractions(self, recording_id: int, modality: str | None = None) -> list[dict[str, Any]]:
+    def extractions(
+        self, recording_id: int, modality: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The recording's successful extractions (of ``modality``, else of every one), newest
-        first."""
+        first (the ``limit`` newest)."""
         where = "recording_id = ? and status = 'ok'" + (" and modality = ?" if modality else "")
         args = [recording_id, modality] if modality else [recording_id]
-        return list(self.db["extractions"].rows_where(where, args, order_by="id desc"))
+        rows = self.db["extractions"].rows_where(where, args, order_by="id desc", limit=limit)
+        return list(rows)
 
     def add_assessment(self, recording_id: int, row: dict[str, Any], actor: str | None = None):
         """Store a model proposal; ``grade_probs`` (list) and ``details`` (dict) become JSON."""
@@ -365,7 +368,7 @@ class Store:
         assessment = self.latest_assessment(recording_id)
         details = (assessment or {}).get("details") or {}
         return {
-            "extracted": bool(self.extractions(recording_id)),
+            "extracted": bool(self.extractions(recording_id, limit=1)),
             "graded": assessment is not None,
             "rated": self.current_rating(recording_id) is not None,
             "needs_review": bool(
